@@ -23,7 +23,7 @@ $(VENV1)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 demo: $(VENV)/.installed
-	$(PY) -m mtrnn.envs.demo --out runs/demo
+	$(PY) -m mtrnn.envs.gallery --out runs/demo
 
 test: test-gym029 test-gym1
 

@@ -1,0 +1,103 @@
+"""The one data type every consumer of a task reads: :class:`TrialBatch`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["TrialBatch"]
+
+
+@dataclass(frozen=True)
+class TrialBatch:
+    """A batch of trials, aligned at trial start, padded to the longest trial and masked.
+
+    Shapes use ``T`` = time steps (longest trial), ``B`` = trials, ``n_in``/``n_out`` = input/output units.
+
+    Attributes:
+        inputs: ``(T, B, n_in)`` float32 network input; includes input noise unless the batch was built with
+            ``noise=False``, in which case the consumer adds Gaussian noise of std ``input_noise_std`` itself.
+        targets: ``(T, B, n_out)`` float32 continuous targets (for a squared loss).
+        mask: ``(T, B, n_out)`` float32 loss weights: 0 in grace windows, before checking starts and in padding.
+        labels: ``(T, B)`` int64 the correct action at each step (0 = fixate, k = choice k); 0 in padding.
+        periods: ``{name: (start (B,), stop (B,))}`` step indices of each named period per trial; a period a
+            trial does not have is ``start == stop``.
+        conditions: ``{name: (B,) array}`` everything that was sampled (or given) per trial, including period
+            durations in ms as ``"<period>_duration"``.
+        lengths: ``(B,)`` int64 number of valid (unpadded) steps of each trial.
+        dt: time step in ms.
+        input_noise_std: std of the Gaussian input noise; already added when ``noise_added``.
+        noise_added: whether ``inputs`` already contain the noise.
+    """
+
+    inputs: NDArray[np.float32]
+    targets: NDArray[np.float32]
+    mask: NDArray[np.float32]
+    labels: NDArray[np.int64]
+    periods: Mapping[str, tuple[NDArray[np.int64], NDArray[np.int64]]]
+    conditions: Mapping[str, NDArray]
+    lengths: NDArray[np.int64]
+    dt: float
+    input_noise_std: float = 0.0
+    noise_added: bool = True
+    metadata: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def n_steps(self) -> int:
+        """``T``, the padded number of time steps."""
+        return int(self.inputs.shape[0])
+
+    @property
+    def batch_size(self) -> int:
+        """``B``, the number of trials."""
+        return int(self.inputs.shape[1])
+
+    @property
+    def step_mask(self) -> NDArray[np.float32]:
+        """``(T, B)`` float32: 1 where any output is checked at that step (for a masked cross-entropy)."""
+        return (self.mask.max(axis=-1) > 0).astype(np.float32)
+
+    @property
+    def valid(self) -> NDArray[np.bool_]:
+        """``(T, B)`` bool: True on the unpadded steps of each trial."""
+        return np.arange(self.n_steps)[:, None] < self.lengths[None, :]
+
+    def period_mask(self, name: str) -> NDArray[np.bool_]:
+        """``(T, B)`` bool: True inside period ``name`` of each trial."""
+        if name not in self.periods:
+            raise ValueError(f"name must be one of the batch's periods {sorted(self.periods)}, got {name!r}")
+        start, stop = self.periods[name]
+        t = np.arange(self.n_steps)[:, None]
+        return (t >= start[None, :]) & (t < stop[None, :])
+
+    def last_step_values(self, outputs: NDArray[np.floating]) -> NDArray[np.floating]:
+        """``outputs (T, B, n)`` at each trial's last valid step -> ``(B, n)``."""
+        outputs = np.asarray(outputs)
+        if outputs.ndim != 3 or outputs.shape[:2] != (self.n_steps, self.batch_size):
+            raise ValueError(
+                f"outputs must have shape (T={self.n_steps}, B={self.batch_size}, n_out), got {outputs.shape}"
+            )
+        return outputs[self.lengths - 1, np.arange(self.batch_size)]
+
+    def select(self, index: NDArray[np.integer] | slice | int) -> TrialBatch:
+        """The sub-batch of trials ``index`` (trimmed to its own longest trial)."""
+        idx = np.arange(self.batch_size)[index]
+        idx = np.atleast_1d(idx)
+        lengths = self.lengths[idx]
+        t_max = int(lengths.max()) if lengths.size else 0
+        return TrialBatch(
+            inputs=self.inputs[:t_max, idx],
+            targets=self.targets[:t_max, idx],
+            mask=self.mask[:t_max, idx],
+            labels=self.labels[:t_max, idx],
+            periods={k: (s[idx], e[idx]) for k, (s, e) in self.periods.items()},
+            conditions={k: np.asarray(v)[idx] for k, v in self.conditions.items()},
+            lengths=lengths,
+            dt=self.dt,
+            input_noise_std=self.input_noise_std,
+            noise_added=self.noise_added,
+            metadata=self.metadata,
+        )

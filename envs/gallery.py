@@ -1,0 +1,97 @@
+"""Write one picture per registered task (inputs, targets, mask, periods) and a summary table.
+
+``python -m mtrnn.envs.gallery --out docs/tasks`` (also what ``make demo`` runs before training exists).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from mtrnn.envs.plotting import plot_trial
+from mtrnn.envs.registry import all_ids, make_task
+
+__all__ = ["main", "write_gallery"]
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def file_stem(env_id: str) -> str:
+    """``mtrnn/DelayAnti-v0`` -> ``DelayAnti-v0``."""
+    return env_id.split("/", 1)[-1]
+
+
+def write_gallery(
+    out: Path, env_ids: Sequence[str] | None = None, seed: int = 0, n_trials: int = 256
+) -> list[dict]:
+    """For each id: a PNG of one trial and a summary row (periods, sizes, score of the targets).
+
+    Returns the summary rows, also written to ``out/summary.json`` and ``out/summary.md``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for env_id in env_ids or all_ids():
+        task = make_task(env_id)
+        batch = task.sample_batch(n_trials, np.random.default_rng(seed))
+        fig = plot_trial(batch, 0, input_names=task.input_names, output_names=task.output_names, title=env_id)
+        png = out / f"{file_stem(env_id)}.png"
+        fig.savefig(png, dpi=110)
+        plt.close(fig)
+        score = task.score(batch.targets, batch)
+        rows.append(
+            {
+                "id": env_id,
+                "task": task.display_name or task.name,
+                "periods": list(getattr(task, "period_names", ())),
+                "n_inputs": task.n_inputs,
+                "n_outputs": task.n_outputs,
+                "n_actions": task.n_actions,
+                "dt_ms": task.dt,
+                "mean_steps": float(batch.lengths.mean()),
+                "score_of_targets": float(score.mean()),
+                "picture": png.name,
+            }
+        )
+    _atomic_write_text(out / "summary.json", json.dumps(rows, indent=2) + "\n")
+    lines = [
+        "| id | task | periods | n_in | n_out | mean steps | score(targets) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| `{r['id']}` | {r['task']} | {', '.join(r['periods'])} | {r['n_inputs']} | {r['n_outputs']} "
+            f"| {r['mean_steps']:.1f} | {r['score_of_targets']:.3f} |"
+        )
+    _atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the trials drawn")
+    parser.add_argument("--id", action="append", dest="ids", help="env id (repeatable); default: all")
+    args = parser.parse_args(argv)
+    rows = write_gallery(args.out, args.ids, seed=args.seed)
+    print((args.out / "summary.md").read_text())
+    print(f"wrote {len(rows)} pictures to {args.out}/")
+
+
+if __name__ == "__main__":
+    main()

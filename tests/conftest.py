@@ -1,0 +1,5 @@
+"""Shared test settings: headless matplotlib."""
+
+import matplotlib
+
+matplotlib.use("Agg")
