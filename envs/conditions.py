@@ -24,9 +24,7 @@ class Condition(ABC):
     def coerce(self, name: str, value: object, batch_size: int) -> NDArray:
         """A scalar or ``(B,)`` array-like -> a validated ``(B,)`` array of this domain's dtype."""
         array = np.asarray(value)
-        if array.dtype == object or not (
-            np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.bool_)
-        ):
+        if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.bool_)):
             raise TypeError(f"conditions[{name!r}] must be numeric, got dtype {array.dtype}")
         if array.ndim == 0:
             array = np.full(batch_size, array)

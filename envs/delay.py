@@ -97,9 +97,7 @@ class DelayTask(PeriodTask):
         actions = outputs.argmax(axis=-1)
         return decision_outcome(actions, batch, self.decision_start(batch), self.correct_actions(batch))
 
-    def _one_hot_targets(
-        self, layout: Layout, respond: NDArray[np.bool_], choice: NDArray[np.int64]
-    ) -> Built:
+    def _one_hot_targets(self, layout: Layout, respond: NDArray[np.bool_], choice: NDArray[np.int64]) -> Built:
         """Targets/labels: fixate until the decision period, then respond at ``choice`` where ``respond``."""
         T, B = layout.n_steps, layout.batch_size
         deciding = layout.within(self.decision_period)

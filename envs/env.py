@@ -10,9 +10,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from gymnasium.core import Env
 import numpy as np
 from gymnasium import spaces
+from gymnasium.core import Env
 from numpy.typing import NDArray
 
 from mtrnn.envs.batch import TrialBatch
@@ -79,9 +79,7 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         elif not isinstance(task, Task):
             raise TypeError(f"task must be a Task or a Task class, got {task!r}")
         elif task_kwargs:
-            raise TypeError(
-                f"task_kwargs {sorted(task_kwargs)} given with a Task instance; build the task with them"
-            )
+            raise TypeError(f"task_kwargs {sorted(task_kwargs)} given with a Task instance; build the task with them")
         self.task: Task = task
         self.streaming = bool(streaming)
         self.fixation_penalty = _check_reward("fixation_penalty", fixation_penalty)

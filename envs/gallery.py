@@ -32,9 +32,7 @@ def file_stem(env_id: str) -> str:
     return env_id.split("/", 1)[-1]
 
 
-def write_gallery(
-    out: Path, env_ids: Sequence[str] | None = None, seed: int = 0, n_trials: int = 256
-) -> list[dict]:
+def write_gallery(out: Path, env_ids: Sequence[str] | None = None, seed: int = 0, n_trials: int = 256) -> list[dict]:
     """For each id: a PNG of one trial and a summary row (periods, sizes, score of the targets).
 
     Returns the summary rows, also written to ``out/summary.json`` and ``out/summary.md``.

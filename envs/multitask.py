@@ -196,9 +196,7 @@ def _take(value: object, index: NDArray[np.int64], batch_size: int) -> object:
     if array.ndim == 0:
         return array
     if array.shape[0] != batch_size:
-        raise ValueError(
-            f"conditions values must be scalars or have shape ({batch_size},), got {array.shape}"
-        )
+        raise ValueError(f"conditions values must be scalars or have shape ({batch_size},), got {array.shape}")
     return array[index]
 
 

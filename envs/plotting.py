@@ -20,11 +20,7 @@ _PERIOD_COLORS = ("#e8e8e8", "#cfe3f7", "#f7e3cf", "#d8f0d2", "#f0d2e8", "#e3e3f
 
 def _shade_periods(ax: object, batch: TrialBatch, index: int, dt: float, label: bool) -> None:
     items = sorted(
-        (
-            (int(s[index]), int(e[index]), name)
-            for name, (s, e) in batch.periods.items()
-            if e[index] > s[index]
-        ),
+        ((int(s[index]), int(e[index]), name) for name, (s, e) in batch.periods.items() if e[index] > s[index]),
     )
     for k, (start, stop, name) in enumerate(items):
         ax.axvspan(start * dt, stop * dt, color=_PERIOD_COLORS[k % len(_PERIOD_COLORS)], zorder=0)  # type: ignore[attr-defined]

@@ -34,9 +34,7 @@ def decision_outcome(
     """
     actions = np.asarray(actions)
     if actions.shape != (batch.n_steps, batch.batch_size):
-        raise ValueError(
-            f"actions must have shape (T={batch.n_steps}, B={batch.batch_size}), got {actions.shape}"
-        )
+        raise ValueError(f"actions must have shape (T={batch.n_steps}, B={batch.batch_size}), got {actions.shape}")
     t = np.arange(batch.n_steps)[:, None]
     checked = (batch.mask.max(axis=-1) > 0) & batch.valid
     responding = actions != 0

@@ -331,9 +331,7 @@ class PeriodTask(Task):
         """Hook: derive dependent variables after overrides (default: unchanged)."""
         return conditions
 
-    def _check_conditions(
-        self, conditions: Mapping[str, object] | None, batch_size: int
-    ) -> dict[str, NDArray]:
+    def _check_conditions(self, conditions: Mapping[str, object] | None, batch_size: int) -> dict[str, NDArray]:
         if conditions is None:
             return {}
         if not isinstance(conditions, Mapping):
