@@ -122,6 +122,9 @@ class Task(ABC):
     input_noise_std: float
     #: Display name (e.g. ``"Delay anti"``).
     display_name: ClassVar[str] = ""
+    #: True when the task's inputs already include its own rule cue (Yang's tasks), so a mixture of such tasks
+    #: needs no extra rule inputs.
+    carries_rule_input: ClassVar[bool] = False
 
     @property
     @abstractmethod
