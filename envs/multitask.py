@@ -143,7 +143,8 @@ class MultiTask(Task):
             one_hot[:, np.arange(batch_size), rules] = batch.valid
             if noise and self.input_noise_std > 0:
                 one_hot += self.input_noise_std * rng.standard_normal(one_hot.shape, dtype=np.float32)
-                np.clip(one_hot, *self.observation_bounds, out=one_hot)
+                low, high = self.observation_bounds
+                np.clip(one_hot, low, high, out=one_hot)
             inputs = np.concatenate([inputs, one_hot], axis=-1)
         return TrialBatch(
             inputs=inputs,

@@ -11,34 +11,36 @@ from numpy.typing import NDArray
 from mtrnn.envs.batch import TrialBatch
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+    from matplotlib.image import AxesImage
 
 __all__ = ["plot_trial"]
 
 _PERIOD_COLORS = ("#e8e8e8", "#cfe3f7", "#f7e3cf", "#d8f0d2", "#f0d2e8", "#e3e3f7", "#f7f7cf", "#d2f0f0")
 
 
-def _shade_periods(ax: object, batch: TrialBatch, index: int, dt: float, label: bool) -> None:
+def _shade_periods(ax: Axes, batch: TrialBatch, index: int, dt: float, label: bool) -> None:
     items = sorted(
         ((int(s[index]), int(e[index]), name) for name, (s, e) in batch.periods.items() if e[index] > s[index]),
     )
     for k, (start, stop, name) in enumerate(items):
-        ax.axvspan(start * dt, stop * dt, color=_PERIOD_COLORS[k % len(_PERIOD_COLORS)], zorder=0)  # type: ignore[attr-defined]
+        ax.axvspan(start * dt, stop * dt, color=_PERIOD_COLORS[k % len(_PERIOD_COLORS)], zorder=0)
         if label:
-            ax.text(  # type: ignore[attr-defined]
+            ax.text(
                 (start + stop) / 2 * dt,
                 1.02,
                 name,
                 ha="center",
                 va="bottom",
                 fontsize=8,
-                transform=ax.get_xaxis_transform(),  # type: ignore[attr-defined]
+                transform=ax.get_xaxis_transform(),
             )
 
 
-def _heat(ax: object, data: NDArray, dt: float, names: Sequence[str], title: str, cmap: str) -> object:
+def _heat(ax: Axes, data: NDArray, dt: float, names: Sequence[str], title: str, cmap: str) -> AxesImage:
     n_steps, n_units = data.shape
-    image = ax.imshow(  # type: ignore[attr-defined]
+    image = ax.imshow(
         data.T,
         aspect="auto",
         origin="lower",
@@ -47,8 +49,8 @@ def _heat(ax: object, data: NDArray, dt: float, names: Sequence[str], title: str
         extent=(0, n_steps * dt, -0.5, n_units - 0.5),
     )
     if n_units <= 12:
-        ax.set_yticks(range(n_units), names, fontsize=7)  # type: ignore[attr-defined]
-    ax.set_ylabel(title)  # type: ignore[attr-defined]
+        ax.set_yticks(range(n_units), names, fontsize=7)
+    ax.set_ylabel(title)
     return image
 
 

@@ -390,7 +390,8 @@ class PeriodTask(Task):
         add_noise = noise and self.input_noise_std > 0
         if add_noise:
             inputs += self.input_noise_std * rng.standard_normal(inputs.shape, dtype=np.float32)
-            np.clip(inputs, *self.observation_bounds, out=inputs)
+            low, high = self.observation_bounds
+            np.clip(inputs, low, high, out=inputs)
         periods = {p: (layout.starts[p], layout.stops[p]) for p in self.period_names}
         return TrialBatch(
             inputs=inputs,
