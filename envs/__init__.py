@@ -8,18 +8,35 @@ from mtrnn.envs.conditions import Condition, Flag, Integers, Reals
 from mtrnn.envs.delay import DelayAnti, DelayAntiMatchToSample, DelayGo, DelayMatchToSample, DelayTask
 from mtrnn.envs.env import TrialEnv
 from mtrnn.envs.multitask import MultiTask
+from mtrnn.envs.neurogym_adapter import NeurogymTask
 from mtrnn.envs.registry import ENV_SPECS, all_ids, make_task, register_envs
 from mtrnn.envs.scoring import decision_outcome
 from mtrnn.envs.task import Built, Layout, PeriodTask, Task
 from mtrnn.envs.timing import Choice, Fixed, TimingSpec, TruncExp, Uniform, to_steps
+from mtrnn.envs.yang19 import (
+    DRISCOLL_RULES,
+    DUNCKER_RULES,
+    RULES,
+    ConditionGrid,
+    RingEncoding,
+    Rule,
+    Yang19Mixture,
+    Yang19Task,
+    grid_conditions,
+    yang19_task,
+)
 
 register_envs()
 
 __all__ = [
+    "DRISCOLL_RULES",
+    "DUNCKER_RULES",
     "ENV_SPECS",
+    "RULES",
     "Built",
     "Choice",
     "Condition",
+    "ConditionGrid",
     "DelayAnti",
     "DelayAntiMatchToSample",
     "DelayGo",
@@ -30,17 +47,24 @@ __all__ = [
     "Integers",
     "Layout",
     "MultiTask",
+    "NeurogymTask",
     "PeriodTask",
     "Reals",
+    "RingEncoding",
+    "Rule",
     "Task",
     "TimingSpec",
     "TrialBatch",
     "TrialEnv",
     "TruncExp",
     "Uniform",
+    "Yang19Mixture",
+    "Yang19Task",
     "all_ids",
     "decision_outcome",
+    "grid_conditions",
     "make_task",
     "register_envs",
     "to_steps",
+    "yang19_task",
 ]

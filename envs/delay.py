@@ -97,22 +97,35 @@ class DelayTask(PeriodTask):
         actions = outputs.argmax(axis=-1)
         return decision_outcome(actions, batch, self.decision_start(batch), self.correct_actions(batch))
 
-    def _one_hot_targets(self, layout: Layout, respond: NDArray[np.bool_], choice: NDArray[np.int64]) -> Built:
-        """Targets/labels: fixate until the decision period, then respond at ``choice`` where ``respond``."""
-        T, B = layout.n_steps, layout.batch_size
-        deciding = layout.within(self.decision_period)
-        act = deciding & respond[None, :]
-        labels = np.where(act, choice[None, :] + 1, 0)
-        targets = np.zeros((T, B, self.n_outputs), dtype=np.float32)
-        targets[..., 0] = layout.valid & ~act
-        rows, cols = np.nonzero(act)
-        targets[rows, cols, 1 + choice[cols]] = 1.0
-        return Built(inputs=np.zeros((T, B, self.n_inputs), dtype=np.float32), targets=targets, labels=labels)
+    def _piecewise_built(
+        self,
+        layout: Layout,
+        shown: Mapping[str, NDArray[np.int64]],
+        fixation_until: str,
+        respond: NDArray[np.bool_],
+        choice: NDArray[np.int64],
+    ) -> Built:
+        """Inputs, targets and labels, which are constant within each period of each trial.
 
-    def _show(self, inputs: NDArray[np.float32], layout: Layout, period: str, location: NDArray) -> None:
-        on = layout.within(period)
-        rows, cols = np.nonzero(on)
-        inputs[rows, cols, 1 + location[cols]] = 1.0
+        Args:
+            layout: the batch's periods.
+            shown: ``{period: (B,) location}`` stimuli shown in a period.
+            fixation_until: the period whose onset switches the fixation cue off (the decision period).
+            respond: ``(B,)`` whether the trial asks for a response in the decision period.
+            choice: ``(B,)`` the location to respond at.
+        """
+        eye = np.eye(1 + self.n_locations, dtype=np.float32)
+        cued = self.period_names[: self.period_names.index(fixation_until)]
+        inputs: dict[str, NDArray] = dict.fromkeys(cued, eye[0])
+        for period, location in shown.items():
+            inputs[period] = eye[1 + location] + eye[0] if period in cued else eye[1 + location]
+        action = np.where(respond, choice + 1, 0)
+        fixate = {p: eye[0] for p in self.period_names if p != self.decision_period}
+        return Built(
+            inputs=layout.piecewise(inputs, (self.n_inputs,)),
+            targets=layout.piecewise({**fixate, self.decision_period: eye[action]}, (self.n_outputs,)),
+            labels=layout.piecewise({self.decision_period: action}, dtype=np.int64),
+        )
 
 
 class _GoAntiTask(DelayTask):
@@ -133,10 +146,8 @@ class _GoAntiTask(DelayTask):
     def _build(self, conditions: Mapping[str, NDArray], layout: Layout) -> Built:
         location = conditions["location"]
         choice = (location + self.n_locations // 2) % self.n_locations if self.anti else location
-        built = self._one_hot_targets(layout, np.ones(layout.batch_size, dtype=bool), choice)
-        built.inputs[..., 0] = layout.valid & ~layout.from_("go")
-        self._show(built.inputs, layout, "stimulus", location)
-        return built
+        respond = np.ones(layout.batch_size, dtype=bool)
+        return self._piecewise_built(layout, {"stimulus": location}, "go", respond, choice)
 
 
 class DelayGo(_GoAntiTask):
@@ -259,11 +270,8 @@ class _MatchTask(DelayTask):
 
     def _build(self, conditions: Mapping[str, NDArray], layout: Layout) -> Built:
         respond = conditions["match"] if self.respond_on_match else ~conditions["match"]
-        built = self._one_hot_targets(layout, respond, conditions["test"])
-        built.inputs[..., 0] = layout.valid & ~layout.from_("test")
-        self._show(built.inputs, layout, "sample", conditions["sample"])
-        self._show(built.inputs, layout, "test", conditions["test"])
-        return built
+        shown = {"sample": conditions["sample"], "test": conditions["test"]}
+        return self._piecewise_built(layout, shown, "test", respond, conditions["test"])
 
 
 class DelayMatchToSample(_MatchTask):

@@ -49,7 +49,15 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
 
     ## Info
     ``gt`` (the correct action at this step), ``period`` (the period's name), ``new_trial`` (this step ended
-    the trial) and, when it did, ``performance`` (1.0 correct, 0.0 wrong).
+    the trial) and, when it did, ``performance`` (1.0 correct, 0.0 wrong); in streaming mode also ``trial``
+    (the next trial's conditions), as neurogym does.
+
+    ## neurogym compatibility
+    The env carries neurogym's surface: ``dt``, ``timing``, ``new_trial()``, ``ob``, ``gt``, ``start_ind``,
+    ``end_ind``, ``rng`` (the same generator as ``np_random``, reseeded by ``reset(seed=...)``) and the
+    ``reset(options={"step_fn": ...})`` protocol, so that neurogym's ``Noise``, ``PassReward`` and
+    ``PassAction`` wrappers run on it. Wrap the env itself (``gym.make(...).unwrapped`` or ``TrialEnv(task)``):
+    neurogym's wrappers read ``env.rng`` from the env they wrap.
 
     Args:
         task: a :class:`Task` instance, or a Task class built with ``task_kwargs``.
@@ -123,22 +131,34 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         """One past the last step of each period of the current trial."""
         return {k: int(v[1][0]) for k, v in self._periods.items()}
 
+    @property
+    def rng(self) -> np.random.Generator:
+        """The env's one random generator, ``self.np_random`` (neurogym's wrappers draw from ``env.rng``).
+
+        ``reset(seed=...)`` reseeds it, so a seeded reset also fixes what such wrappers draw (e.g. the noise of
+        ``neurogym.wrappers.Noise``).
+        """
+        return self.np_random
+
     def new_trial(self, conditions: Mapping[str, object] | None = None) -> dict[str, Any]:
         """Draw the next trial from ``self.np_random`` and start it; returns its conditions (scalars)."""
         batch = self.task.sample_batch(1, self.np_random, conditions=conditions)
         self.trial = batch
         length = int(batch.lengths[0])
         self._obs = batch.inputs[:length, 0]
+        # one private row per step: step() hands each out once, so a wrapper may modify it in place
+        self._rows = list(self._obs.copy())
         self._gt = batch.labels[:length, 0]
         self._periods = batch.periods
         self._labels = self._gt.tolist()
-        self._checked = (batch.mask[:length, 0].max(axis=-1) > 0).tolist()
+        self._checked = (batch.mask[:length, 0] > 0).any(axis=1).tolist()
         self._decision_start = int(self.task.decision_start(batch)[0])
         self._correct = self.task.correct_actions(batch)[0].tolist()
         period_at: list[str] = [""] * length
         for name, (start, stop) in batch.periods.items():
-            for t in range(int(start[0]), min(int(stop[0]), length)):
-                period_at[t] = name
+            first, last = int(start[0]), min(int(stop[0]), length)
+            if last > first:
+                period_at[first:last] = [name] * (last - first)
         self._period_at = period_at
         self._length = length
         self._t = 0
@@ -150,44 +170,62 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[NDArray[np.float32], dict[str, Any]]:
-        """Start a new trial. ``options={"conditions": {...}}`` fixes the trial's conditions."""
+        """Start a new trial.
+
+        Options:
+            ``"conditions"``: fixes the trial's conditions (see :meth:`Task.sample_batch`).
+            ``"step_fn"``: neurogym's wrapper protocol (``Noise``, ``PassReward``, ``PassAction`` pass their own
+            ``step``): the first step of the trial is taken through ``step_fn(0)`` (fixate) and its observation is
+            returned, so that the wrapper's changes apply to the first observation too, as in neurogym.
+        """
         super().reset(seed=seed)
-        conditions = None if options is None else options.get("conditions")
-        trial = self.new_trial(conditions)
-        return self._obs[0].copy(), {"gt": self._labels[0], "period": self._period_at[0], "trial": trial}
+        options = options or {}
+        trial = self.new_trial(options.get("conditions"))
+        step_fn = options.get("step_fn")
+        if step_fn is not None:
+            observation = step_fn(0)[0]
+            t = min(self._t, self._length - 1)
+            return observation, {"gt": self._labels[t], "period": self._period_at[t], "trial": trial}
+        return self._rows[0], {"gt": self._labels[0], "period": self._period_at[0], "trial": trial}
 
     def step(self, action: int | np.integer) -> tuple[NDArray[np.float32], float, bool, bool, dict[str, Any]]:
         if self._done:
             raise RuntimeError("step() called after the episode terminated; call reset() first")
         t = self._t
-        a = int(action)
+        action = int(action)
         reward = 0.0
         end = False
         performance = 0.0
-        if a and self._checked[t]:
+        if action and self._checked[t]:
             if t < self._decision_start:
                 reward = self.fixation_penalty
                 self._broke = True
                 end = self.abort_on_break
             else:
                 end = True
-                if self._correct[a] and not self._broke:
+                if self._correct[action] and not self._broke:
                     reward, performance = self.correct_reward, 1.0
                 else:
                     reward = self.wrong_reward
-        info: dict[str, Any] = {"gt": self._labels[t], "period": self._period_at[t]}
         t += 1
+        info: dict[str, Any]
         if not end and t >= self._length:
             end = True
             if self._correct[0] and not self._broke:
                 reward, performance = self.correct_reward, 1.0
+        if not end:
+            self._t = t
+            info = {"gt": self._labels[t - 1], "period": self._period_at[t - 1], "new_trial": False}
+            return self._rows[t], reward, False, False, info
+        info = {
+            "gt": self._labels[t - 1],
+            "period": self._period_at[t - 1],
+            "new_trial": True,
+            "performance": performance,
+        }
+        if self.streaming:
+            info["trial"] = self.new_trial()
+            return self._rows[0], reward, False, False, info
         self._t = t
-        info["new_trial"] = end
-        if end:
-            info["performance"] = performance
-            if self.streaming:
-                self.new_trial()
-                return self._obs[0].copy(), reward, False, False, info
-            self._done = True
-            return self._obs[t - 1].copy(), reward, True, False, info
-        return self._obs[t].copy(), reward, False, False, info
+        self._done = True
+        return self._rows[t - 1].copy(), reward, True, False, info

@@ -1,6 +1,7 @@
 """Write one picture per registered task (inputs, targets, mask, periods) and a summary table.
 
-``python -m mtrnn.envs.gallery --out docs/tasks`` (also what ``make demo`` runs before training exists).
+``python -m mtrnn.envs.gallery`` writes ``docs/tasks/<Name>-v0.png``, ``summary.md`` and ``summary.json``
+(``make demo`` runs it with ``--out runs/demo``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 from mtrnn.envs.plotting import plot_trial
 from mtrnn.envs.registry import all_ids, make_task
 
-__all__ = ["main", "write_gallery"]
+__all__ = ["answer_of", "main", "write_gallery"]
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -32,8 +33,17 @@ def file_stem(env_id: str) -> str:
     return env_id.split("/", 1)[-1]
 
 
+def answer_of(task: object) -> str:
+    """One line saying what the right answer is: the task's ``answer``, else its docstring's first line."""
+    answer = getattr(task, "answer", "")
+    if answer:
+        return str(answer)
+    doc = (type(task).__doc__ or "").strip().splitlines()
+    return doc[0].strip() if doc else ""
+
+
 def write_gallery(out: Path, env_ids: Sequence[str] | None = None, seed: int = 0, n_trials: int = 256) -> list[dict]:
-    """For each id: a PNG of one trial and a summary row (periods, sizes, score of the targets).
+    """For each id: a PNG of one trial and a summary row (periods, answer, sizes, score of the targets).
 
     Returns the summary rows, also written to ``out/summary.json`` and ``out/summary.md``.
     """
@@ -57,6 +67,7 @@ def write_gallery(out: Path, env_ids: Sequence[str] | None = None, seed: int = 0
                 "id": env_id,
                 "task": task.display_name or task.name,
                 "periods": list(getattr(task, "period_names", ())),
+                "answer": answer_of(task),
                 "n_inputs": task.n_inputs,
                 "n_outputs": task.n_outputs,
                 "n_actions": task.n_actions,
@@ -68,13 +79,13 @@ def write_gallery(out: Path, env_ids: Sequence[str] | None = None, seed: int = 0
         )
     _atomic_write_text(out / "summary.json", json.dumps(rows, indent=2) + "\n")
     lines = [
-        "| id | task | periods | n_in | n_out | mean steps | score(targets) |",
-        "|---|---|---|---|---|---|---|",
+        "| id | task | periods | right answer | n_in | n_out | mean steps | score(targets) | picture |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| `{r['id']}` | {r['task']} | {', '.join(r['periods'])} | {r['n_inputs']} | {r['n_outputs']} "
-            f"| {r['mean_steps']:.1f} | {r['score_of_targets']:.3f} |"
+            f"| `{r['id']}` | {r['task']} | {', '.join(r['periods'])} | {r['answer']} | {r['n_inputs']} "
+            f"| {r['n_outputs']} | {r['mean_steps']:.1f} | {r['score_of_targets']:.3f} | [png]({r['picture']}) |"
         )
     _atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
     return rows
@@ -82,7 +93,7 @@ def write_gallery(out: Path, env_ids: Sequence[str] | None = None, seed: int = 0
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder")
+    parser.add_argument("--out", type=Path, default=Path("docs/tasks"), help="output folder")
     parser.add_argument("--seed", type=int, default=0, help="seed of the trials drawn")
     parser.add_argument("--id", action="append", dest="ids", help="env id (repeatable); default: all")
     args = parser.parse_args(argv)

@@ -14,6 +14,7 @@ from gymnasium.envs.registration import register, registry
 
 from mtrnn.envs.delay import DelayAnti, DelayAntiMatchToSample, DelayGo, DelayMatchToSample
 from mtrnn.envs.task import Task
+from mtrnn.envs.yang19 import RULES, TASK_CLASSES, Yang19Mixture
 
 __all__ = ["ENV_SPECS", "EnvEntry", "all_ids", "make_task", "register_envs"]
 
@@ -40,6 +41,8 @@ ENV_SPECS: tuple[EnvEntry, ...] = (
     EnvEntry("mtrnn/DelayAnti-v0", DelayAnti),
     EnvEntry("mtrnn/DelayMatchToSample-v0", DelayMatchToSample),
     EnvEntry("mtrnn/DelayAntiMatchToSample-v0", DelayAntiMatchToSample),
+    *(EnvEntry(rule.env_id, TASK_CLASSES[rule]) for rule in RULES),
+    EnvEntry("mtrnn/Yang19-v0", Yang19Mixture),
 )
 
 

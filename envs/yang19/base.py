@@ -1,0 +1,333 @@
+"""`Yang19Task`: what the 20 tasks of Yang et al. 2019 share (encoding, cost mask, scoring, actions).
+
+Yang, Joglekar, Song, Newsome & Wang (2019), Nat Neurosci 22:297; code ``gyyang/multitask`` (``task.py``,
+``network.py``). Re-implemented, vectorised over trials.
+
+Layout (default :attr:`RingEncoding.GAUSSIAN_32`):
+
+* inputs ``n_in = 1 + 2·32 + 20 = 85``: fixation cue, modality-1 ring, modality-2 ring, one rule unit per rule of
+  ``rule_units`` (all 20 in the paper's order by default); the task's own rule unit is 1 for the whole trial;
+* outputs ``n_out = 33``: fixation, then the 32-unit response ring;
+* actions ``n_actions = 33``: 0 = fixate, ``k`` = respond in the preferred direction of ring unit ``k - 1``
+  (``2π(k-1)/32``).
+
+With ``ring=RingEncoding.SINCOS`` each ring is ``(cos θ, sin θ)`` (inputs ``1 + 2·2 + n_rules``, outputs 3:
+fixation, cos, sin); the 33 actions are kept (32 directions), so gym agents see the same action space.
+
+Targets (squared loss): fixation output 0.8 while the network must fixate (the whole trial on no-go trials),
+else 0.05; ring outputs 0.05 + a bump at the response direction during the response (sin/cos: 0 baseline and
+``(cos, sin)`` of the response direction, as Driscoll et al. 2024). ``batch.mask`` is Yang's cost mask: 0 for the
+first 100 ms, 1 until the response period starts, 0 for a 100 ms grace window, 5 afterwards; the fixation column
+is doubled.
+
+Timing: Yang draws one timing per batch (``shared_timing=True``); by default every trial draws its own timing and
+the batch is padded to its longest trial (padding has mask 0). The period durations are the conditions
+``"<period>_duration"`` (ms) and can be fixed with ``conditions=``. Stimulus modalities are drawn per trial
+(Yang draws them once per batch).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from mtrnn.envs.batch import TrialBatch
+from mtrnn.envs.task import Built, Layout, PeriodTask, check_dt
+from mtrnn.envs.timing import TimingSpec, to_steps
+from mtrnn.envs.yang19.grids import ConditionGrid
+from mtrnn.envs.yang19.rings import N_RING_UNITS, RingEncoding, circular_distance, nearest_unit, preferred_directions
+from mtrnn.envs.yang19.rules import RULES, Rule
+
+__all__ = [
+    "CORRECT_ANGLE",
+    "MAX_STRENGTH",
+    "SharedDraw",
+    "Stimulus",
+    "Yang19Task",
+    "check_rule",
+    "check_rule_units",
+    "yang_input_noise_std",
+]
+
+#: ``get_perf``: a response is correct within 0.2π (36°) of the target direction.
+CORRECT_ANGLE = 0.2 * np.pi
+#: Largest stimulus strength accepted in ``conditions=`` (Yang's largest sampled strength is ~2.13, in multidelaydm).
+MAX_STRENGTH = 2.5
+#: Yang's cost mask: the first 100 ms and the first 100 ms of the response are not in the loss.
+_UNCHECKED_MS = 100.0
+_RESPONSE_WEIGHT = 5.0
+_FIXATION_WEIGHT = 2.0
+_FIXATE_TARGET = 0.8
+
+
+def yang_input_noise_std(dt: float, tau: float = 100.0, sigma_x: float = 0.01) -> float:
+    """Yang's input noise std ``σ_x·√(2/α)`` with ``α = dt/τ`` (0.0316 at dt = 20 ms)."""
+    return sigma_x * math.sqrt(2.0 * tau / dt)
+
+
+def check_rule(rule: Rule | str, name: str = "rule") -> Rule:
+    """A :class:`Rule` from a Rule or Yang's rule name; errors name the argument ``name``."""
+    allowed = [r.value for r in RULES]
+    if not isinstance(rule, str) or rule not in allowed:
+        raise ValueError(f"{name} must be a Rule or one of {allowed}, got {rule!r}")
+    return Rule(rule)
+
+
+def check_rule_units(rule_units: Sequence[Rule | str] | None, name: str = "rule_units") -> tuple[Rule, ...]:
+    """Validate a sequence of rules (``None`` = all 20 in the paper's order); errors name the argument ``name``."""
+    if rule_units is None:
+        return RULES
+    if isinstance(rule_units, (str, bytes)) or not isinstance(rule_units, Sequence) or len(rule_units) == 0:
+        raise TypeError(f"{name} must be a non-empty sequence of Rule, got {rule_units!r}")
+    units = tuple(check_rule(value, f"{name}[{i}]") for i, value in enumerate(rule_units))
+    if len(set(units)) != len(units):
+        raise ValueError(f"{name} must not repeat a rule, got {[str(u) for u in units]}")
+    return units
+
+
+@dataclass(frozen=True)
+class SharedDraw(TimingSpec):
+    """``spec``, drawn once and shared by every trial of a batch (Yang's per-batch timing)."""
+
+    spec: TimingSpec
+
+    def sample(self, rng: np.random.Generator, size: int) -> NDArray[np.float64]:
+        return np.full(size, self.spec.sample(rng, 1)[0])
+
+    @property
+    def low(self) -> float:
+        return self.spec.low
+
+    @property
+    def high(self) -> float:
+        return self.spec.high
+
+
+@dataclass(frozen=True)
+class Stimulus:
+    """One stimulus of a batch: where it is on and what it shows.
+
+    Attributes:
+        on: ``(T, B)`` bool, the steps it is shown.
+        direction: ``(B,)`` rad.
+        strength: ``(B,)``.
+        modality: ``(B,)`` int, 1 or 2 (which ring).
+    """
+
+    on: NDArray[np.bool_]
+    direction: NDArray[np.floating]
+    strength: NDArray[np.floating]
+    modality: NDArray[np.integer]
+
+
+class Yang19Task(PeriodTask):
+    """Base of the 20 tasks of Yang et al. 2019 (see the module docstring for the layout).
+
+    Args:
+        dt: time step in ms (Yang: 20).
+        ring: :class:`RingEncoding` of stimuli and responses (Yang's 32-unit rings, or sin/cos).
+        rule_units: the rules that have a rule input unit, in order (default: all 20 in the paper's order);
+            must hold this task's rule.
+        shared_timing: draw every period duration once per batch, as Yang does (default: per trial).
+        timing: per-period :class:`~mtrnn.envs.timing.TimingSpec` overrides (ms).
+        input_noise_std: std of the Gaussian input noise; default Yang's ``0.01·√(2τ/dt)``, τ = 100 ms.
+
+    Subclasses set :attr:`rule`, ``period_names``, ``default_timing``, the condition domains and samplers, and
+    :meth:`_stimuli`; :meth:`_finalize_conditions` must add ``"response"`` (``(B,)`` rad) and ``"go"``
+    (``(B,)`` bool, False on no-go trials).
+    """
+
+    carries_rule_input: ClassVar[bool] = True
+    decision_period: ClassVar[str] = "go1"
+    #: Yang's rule.
+    rule: ClassVar[Rule]
+    #: One line: what the right answer is (for tables).
+    answer: ClassVar[str] = ""
+    #: How many stimuli can be on in one ring at once (bounds :attr:`input_range`).
+    simultaneous_stimuli: ClassVar[int] = 1
+
+    def __init__(
+        self,
+        *,
+        dt: float = 20.0,
+        ring: RingEncoding = RingEncoding.GAUSSIAN_32,
+        rule_units: Sequence[Rule | str] | None = None,
+        shared_timing: bool = False,
+        timing: Mapping[str, TimingSpec] | None = None,
+        input_noise_std: float | None = None,
+    ) -> None:
+        if not isinstance(ring, RingEncoding):
+            raise TypeError(f"ring must be a RingEncoding ({', '.join(e.name for e in RingEncoding)}), got {ring!r}")
+        units = check_rule_units(rule_units)
+        if self.rule not in units:
+            names = [str(u) for u in units]
+            raise ValueError(f"rule_units must include this task's rule {self.rule.value!r}, got {names}")
+        if not isinstance(shared_timing, bool):
+            raise TypeError(f"shared_timing must be a bool, got {shared_timing!r}")
+        self.ring = ring
+        self.rule_units = units
+        self.shared_timing = shared_timing
+        noise = yang_input_noise_std(check_dt(dt)) if input_noise_std is None else input_noise_std
+        if shared_timing and (timing is None or isinstance(timing, Mapping)):
+            timing = {
+                name: SharedDraw(spec) if isinstance(spec, TimingSpec) and not isinstance(spec, SharedDraw) else spec
+                for name, spec in {**self.default_timing(), **(timing or {})}.items()
+            }
+        super().__init__(dt=dt, timing=timing, input_noise_std=noise)
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "rule" in cls.__dict__:
+            cls.display_name = cls.rule.display_name
+
+    # ------------------------------------------------------------------ layout
+    @property
+    def rule_index(self) -> int:
+        """The input unit of this task's rule among the rule units (0-based, after the rings)."""
+        return self.rule_units.index(self.rule)
+
+    @property
+    def n_inputs(self) -> int:
+        return 1 + 2 * self.ring.width + len(self.rule_units)
+
+    @property
+    def n_outputs(self) -> int:
+        return 1 + self.ring.width
+
+    @property
+    def n_actions(self) -> int:
+        return 1 + N_RING_UNITS
+
+    def ring_slice(self, modality: int) -> slice:
+        """The input units of modality ring 1 or 2."""
+        if modality not in (1, 2):
+            raise ValueError(f"modality must be 1 or 2, got {modality!r}")
+        width = self.ring.width
+        return slice(1 + (modality - 1) * width, 1 + modality * width)
+
+    @property
+    def rule_slice(self) -> slice:
+        """The rule input units."""
+        return slice(1 + 2 * self.ring.width, self.n_inputs)
+
+    @property
+    def input_range(self) -> tuple[float, float]:
+        """Noise-free inputs lie in this range (strengths are capped at :data:`MAX_STRENGTH`)."""
+        if self.ring is RingEncoding.GAUSSIAN_32:
+            return (0.0, max(1.0, 0.8 * MAX_STRENGTH * self.simultaneous_stimuli))
+        bound = MAX_STRENGTH * self.simultaneous_stimuli
+        return (-bound, bound)
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        if self.ring is RingEncoding.GAUSSIAN_32:
+            rings = tuple(f"mod{m} {k}" for m in (1, 2) for k in range(N_RING_UNITS))
+        else:
+            rings = tuple(f"mod{m} {c}" for m in (1, 2) for c in ("cos", "sin"))
+        return ("fixation", *rings, *(f"rule {r.value}" for r in self.rule_units))
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        if self.ring is RingEncoding.GAUSSIAN_32:
+            return ("fixate", *(f"ring {k}" for k in range(N_RING_UNITS)))
+        return ("fixate", "cos", "sin")
+
+    # ------------------------------------------------------------------ what a subclass adds
+    def _fixation_cue(self, layout: Layout) -> NDArray[np.bool_]:
+        """``(T, B)`` where the fixation input is on: by default until the response period."""
+        return layout.valid & ~layout.from_(self.decision_period)
+
+    def _stimuli(self, conditions: Mapping[str, NDArray], layout: Layout) -> list[Stimulus]:
+        """The stimuli of the batch."""
+        raise NotImplementedError
+
+    def test_grid(self) -> ConditionGrid:
+        """Yang's ``mode='test'`` batch for this rule: a dense grid of conditions with fixed timings."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ the builder
+    def _build(self, conditions: Mapping[str, NDArray], layout: Layout) -> Built:
+        T, B = layout.n_steps, layout.batch_size
+        inputs = np.zeros((T, B, self.n_inputs), dtype=np.float32)
+        inputs[..., 0] = self._fixation_cue(layout)
+        for stimulus in self._stimuli(conditions, layout):
+            self._show(inputs, stimulus)
+        inputs[..., self.rule_slice.start + self.rule_index] = layout.valid
+
+        go = np.asarray(conditions["go"], dtype=bool)
+        response = np.asarray(conditions["response"], dtype=np.float64)
+        respond = layout.from_(self.decision_period) & go[None, :]
+        baseline = self.ring.target_baseline
+        targets = np.full((T, B, self.n_outputs), baseline, dtype=np.float32)
+        targets[..., 0] = np.where(respond, baseline, _FIXATE_TARGET)
+        steps = np.flatnonzero(respond)
+        targets.reshape(T * B, -1)[steps, 1:] += self.ring.target(response).astype(np.float32)[steps % B]
+        labels = np.where(respond, nearest_unit(response)[None, :] + 1, 0)
+        return Built(inputs=inputs, targets=targets, labels=labels, mask=self.cost_mask(layout))
+
+    def _show(self, inputs: NDArray[np.float32], stimulus: Stimulus) -> None:
+        """Add a stimulus to ``inputs (T, B, n_in)``, touching only the steps where it is on."""
+        B = inputs.shape[1]
+        steps = np.flatnonzero(stimulus.on)
+        trials = steps % B
+        encoded = self.ring.encode(stimulus.direction, stimulus.strength).astype(np.float32)
+        modality = np.asarray(stimulus.modality)[trials]
+        flat = inputs.reshape(-1, inputs.shape[2])
+        for m in (1, 2):
+            chosen = modality == m
+            flat[steps[chosen], self.ring_slice(m)] += encoded[trials[chosen]]
+
+    def cost_mask(self, layout: Layout) -> NDArray[np.float32]:
+        """Yang's cost mask ``(T, B, n_out)``: 0 for the first 100 ms, 1 until the response, 0 for 100 ms, 5 after.
+
+        The fixation output's column is doubled. (Padding is zeroed by the base class.)
+        """
+        t = layout.time
+        unchecked = int(to_steps(_UNCHECKED_MS, self.dt))
+        response = layout.starts[self.decision_period][None, :]
+        weight = np.where(t >= response + unchecked, _RESPONSE_WEIGHT, ((t >= unchecked) & (t < response)) * 1.0)
+        mask = np.empty((*weight.shape, self.n_outputs), dtype=np.float32)
+        mask[...] = weight[:, :, None]
+        mask[..., 0] *= _FIXATION_WEIGHT
+        return mask
+
+    # ------------------------------------------------------------------ judging
+    def score(self, outputs: NDArray[np.floating], batch: TrialBatch) -> NDArray[np.float64]:
+        """Yang's ``get_perf`` on each trial's last valid step. ``outputs (T, B, n_out)`` -> ``(B,)``.
+
+        No-go trials are correct iff the fixation output is > 0.5; go trials iff it is <= 0.5 and the direction
+        read from the ring outputs (population vector; sin/cos: ``atan2``) is within 0.2π of the response.
+        """
+        outputs = np.asarray(outputs)
+        if outputs.shape != (batch.n_steps, batch.batch_size, self.n_outputs):
+            raise ValueError(
+                f"outputs must have shape (T={batch.n_steps}, B={batch.batch_size}, "
+                f"n_out={self.n_outputs}), got {outputs.shape}"
+            )
+        last = batch.last_step_values(outputs)
+        fixating = last[:, 0] > 0.5
+        close = circular_distance(self.ring.decode(last[:, 1:]), batch.conditions["response"]) < CORRECT_ANGLE
+        go = np.asarray(batch.conditions["go"], dtype=bool)
+        return np.where(go, close & ~fixating, fixating).astype(np.float64)
+
+    def correct_actions(self, batch: TrialBatch) -> NDArray[np.bool_]:
+        """``(B, 33)``: on go trials the ring units within 0.2π of the response, on no-go trials only 0 (fixate).
+
+        This is the action-space image of :meth:`score`: responding at unit ``k - 1`` is correct iff an output
+        bump at that unit's direction would be scored correct.
+        """
+        go = np.asarray(batch.conditions["go"], dtype=bool)
+        response = np.asarray(batch.conditions["response"], dtype=np.float64)
+        close = circular_distance(response[:, None], preferred_directions()[None, :]) < CORRECT_ANGLE
+        return np.concatenate([~go[:, None], close & go[:, None]], axis=1)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(dt={self.dt}, ring={self.ring.name}, rule_units={len(self.rule_units)}, "
+            f"shared_timing={self.shared_timing}, input_noise_std={self.input_noise_std:.4g})"
+        )
