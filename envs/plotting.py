@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -107,11 +108,15 @@ def plot_trial(
     ax = axes[-1]
     time = (np.arange(length) + 0.5) * dt
     ax.step(time, mask.max(axis=-1), where="mid", color="k", label="mask (max over outputs)")
-    ax.step(time, batch.labels[:length, index], where="mid", color="tab:red", label="label (correct action)")
     _shade_periods(ax, batch, index, dt, label=True)
-    ax.set_ylabel("mask / label")
+    ax.set_ylabel("loss weight")
     ax.set_xlabel("time (ms)")
-    ax.legend(loc="upper left", fontsize=7, frameon=False)
+    twin = ax.twinx()
+    twin.step(time, batch.labels[:length, index], where="mid", color="tab:red", label="label (correct action)")
+    twin.set_ylabel("label", color="tab:red")
+    twin.tick_params(axis="y", colors="tab:red")
+    handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+    ax.legend(handles=handles, loc="upper left", fontsize=7, frameon=False)
     ax.set_xlim(0, length * dt)
     for a in axes[:-1]:
         for start, stop in batch.periods.values():
@@ -124,5 +129,6 @@ def plot_trial(
         for k, v in batch.conditions.items()
         if not k.endswith("_duration")
     )
-    fig.suptitle(f"{title or batch.metadata.get('task', 'trial')}  ({conditions})", fontsize=9)
+    heading = f"{title or batch.metadata.get('task', 'trial')}  ({conditions})"
+    fig.suptitle(textwrap.fill(heading, width=110), fontsize=9)
     return fig
