@@ -1,6 +1,9 @@
-"""Recurrent agents (torch): networks, and the one-step cells that training, RL and analysis share."""
+"""Recurrent agents (torch): networks, the one-step cells that training, RL and analysis share, and the
+supervised trainer (``mtrnn-train``) with its run directories."""
 
+from mtrnn.agents.callbacks import Callback, ProgressBar, TrainState
 from mtrnn.agents.cells import LeakyRNNCell, RecurrentCell, TorchGRUCell, TorchLSTMCell
+from mtrnn.agents.config import Loss, Optimizer, TrainConfig
 from mtrnn.agents.networks import (
     Activation,
     Architecture,
@@ -10,17 +13,33 @@ from mtrnn.agents.networks import (
     RecurrentNetwork,
     build_network,
 )
+from mtrnn.agents.rundir import RunDir, load_agent, load_config
+from mtrnn.agents.trainer import StopReason, Trainer, TrainingDiverged, TrainResult, train
 
 __all__ = [
     "Activation",
     "Architecture",
+    "Callback",
     "Init",
     "LeakyRNNCell",
+    "Loss",
     "NetworkConfig",
+    "Optimizer",
     "OutputActivation",
+    "ProgressBar",
     "RecurrentCell",
     "RecurrentNetwork",
+    "RunDir",
+    "StopReason",
     "TorchGRUCell",
     "TorchLSTMCell",
+    "TrainConfig",
+    "TrainResult",
+    "TrainState",
+    "Trainer",
+    "TrainingDiverged",
     "build_network",
+    "load_agent",
+    "load_config",
+    "train",
 ]

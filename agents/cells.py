@@ -233,12 +233,8 @@ class LeakyRNNCell(RecurrentCell):
         """``W_in x + b`` plus, in training mode, the recurrent noise: ``(..., n_inputs) -> (..., H)``."""
         drive = F.linear(inputs, self.weight_in, self.bias)
         if self.training and self.recurrent_noise > 0:
-            std = self.noise_std()
-            # In place on the fresh projection (its backward does not need it): one pass, no extra tensor.
-            if isinstance(std, Tensor):
-                drive.addcmul_(torch.randn_like(drive), std)
-            else:
-                drive.add_(torch.empty_like(drive).normal_(0.0, std))
+            # Scaled and summed in the noise tensor itself: one fresh (T, B, H) buffer per call, not two.
+            drive = torch.randn_like(drive).mul_(self.noise_std()).add_(drive)
         return drive
 
     def _update(self, h: Tensor, pre: Tensor, alpha: float | Tensor) -> Tensor:

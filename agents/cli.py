@@ -183,19 +183,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             if config.out_dir is None:
                 parser.error("--out is required: the run directory to write (e.g. --out runs/delayanti)")
             trainer = Trainer(config, progress=progress, overwrite="overwrite" in given)
-    except (ValueError, TypeError, FileExistsError, FileNotFoundError) as error:
+    except (ValueError, TypeError, FileNotFoundError) as error:
         parser.error(str(error))
     try:
         result = trainer.train()
+    except FileExistsError as error:
+        parser.error(str(error))
     except TrainingDiverged as error:
         print(f"mtrnn-train: {error}", file=sys.stderr)
         return 1
     state = result.state
     print(
         f"{result.stop_reason.value} after {state.step} updates ({state.trials} trials, {state.elapsed:.1f} s); "
-        f"lowest per-task performance {state.min_performance:.3f}; report: {result.run_dir.path / 'report.md'}"
-        if result.run_dir is not None
-        else ""
+        f"lowest per-task performance {state.min_performance:.3f}; report: {trainer.config.out_dir}/report.md"
     )
     for env_id, value in state.performance.items():
         print(f"  {env_id:40s} {value:.3f}")

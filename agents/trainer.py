@@ -118,6 +118,7 @@ class Trainer:
         callbacks: hooks called during training (see :mod:`mtrnn.agents.callbacks`).
         progress: show a tqdm progress bar (loss and lowest per-task performance).
         overwrite: when ``config.out_dir`` already holds a run, replace it (else FileExistsError).
+        report: write ``report.md`` and its PNGs into the run directory at the end.
 
     Use :meth:`resume` to continue a run from its directory.
     """
@@ -129,12 +130,17 @@ class Trainer:
         callbacks: Sequence[Callback] = (),
         progress: bool = False,
         overwrite: bool = False,
+        report: bool = True,
     ) -> None:
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
         self.config = config
         self.device = _device(config.device)
         self.task: Task = build_task(config.env_ids, config.task_weights)
+        if not math.isclose(config.network.dt, self.task.dt):
+            raise ValueError(
+                f"network.dt must equal the task's time step, {self.task.dt} ms, got {config.network.dt} ms"
+            )
         self.eval_tasks: list[EvalTask] = eval_tasks(config.env_ids, self.task)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(init_seed(config.seed))
@@ -150,9 +156,10 @@ class Trainer:
                 raise TypeError(f"callbacks must be Callback instances, got {type(callback).__name__}")
         self.run_dir = RunDir(config.out_dir) if config.out_dir is not None else None
         self._overwrite = overwrite
+        self._report = report
         self._resumed = False
         self._stream: BatchStream[dict[str, Tensor]] = BatchStream(
-            self.task, config.batch_size, config.seed, self._host_tensors, config.prefetch
+            self.task, config.batch_size, config.seed, self._host_tensors, config.num_prefetch
         )
         self._step = 0
         self._elapsed_before = 0.0
@@ -181,6 +188,7 @@ class Trainer:
         *,
         callbacks: Sequence[Callback] = (),
         progress: bool = False,
+        report: bool = True,
         device: str | None = None,
         threads: int | None = None,
     ) -> Trainer:
@@ -196,7 +204,7 @@ class Trainer:
             changes["device"] = device
         if threads is not None:
             changes["threads"] = threads
-        trainer = cls(dataclasses.replace(config, **changes), callbacks=callbacks, progress=progress)
+        trainer = cls(dataclasses.replace(config, **changes), callbacks=callbacks, progress=progress, report=report)
         trainer._load(run.read_checkpoint())
         return trainer
 
@@ -214,14 +222,15 @@ class Trainer:
         self._update_time = float(extra["update_time"])
         self._evaluated_at = int(extra["evaluated_at"])
         self._performance = {k: float(v) for k, v in extra["performance"].items()}
-        states = extra["callbacks"]
-        if len(states) != len(self.callbacks):
-            raise ValueError(
-                f"callbacks must match the checkpoint's ({len(states)} callback states saved), "
-                f"got {len(self.callbacks)} callbacks"
-            )
-        for callback, state in zip(self.callbacks, states, strict=True):
-            callback.load_state_dict(state)
+        available = list(self.callbacks)
+        for saved in extra["callbacks"]:
+            match = next((c for c in available if type(c).__qualname__ == saved["type"]), None)
+            if match is None:
+                raise ValueError(
+                    f"callbacks must include a {saved['type']} to resume this run (its state was checkpointed)"
+                )
+            available.remove(match)
+            match.load_state_dict(saved["state"])
         self._resumed = True
 
     # ------------------------------------------------------------------ public API
@@ -320,7 +329,7 @@ class Trainer:
             for callback in self.callbacks:
                 callback.on_training_end(state)
         self.network.eval()
-        if self.run_dir is not None:
+        if self.run_dir is not None and self._report:
             from mtrnn.agents.report import write_report
 
             write_report(self, reason)
@@ -485,7 +494,11 @@ class Trainer:
             "update_time": self._update_time,
             "evaluated_at": self._evaluated_at,
             "performance": self._performance,
-            "callbacks": [callback.state_dict() for callback in self.callbacks],
+            "callbacks": [
+                {"type": type(callback).__qualname__, "state": callback.state_dict()}
+                for callback in self.callbacks
+                if callback.state_dict()
+            ],
         }
         run.write_checkpoint(
             Checkpoint(

@@ -6,8 +6,9 @@ threads. Models take turns in rounds, so background load hits all of them alike;
 per model after warm-up and keeps the median, and the reported ratio is the median over rounds of
 ``ours / peer`` in the same round (absolute times on a shared machine are noisy, ratios much less so).
 
-Peers: ``torch.nn.RNN(nonlinearity="relu")``, ``nn.GRU`` and ``nn.LSTM``, each followed by ``nn.Linear``. The
-table is printed and written atomically to ``benchmarks/results/update_speed.md``.
+Peers: ``torch.nn.RNN(nonlinearity="relu")``, ``nn.GRU`` and ``nn.LSTM``, each followed by ``nn.Linear``. One
+extra row times drawing the leaky RNN's recurrent noise alone (``torch.randn`` of ``(T, B, H)``), the one cost
+``nn.RNN`` does not have. The table is printed and written atomically to ``benchmarks/results/update_speed.md``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -27,7 +29,7 @@ from torch import Tensor, nn
 
 from mtrnn.agents.networks import Architecture, NetworkConfig, build_network
 
-__all__ = ["SHAPES", "Contender", "Row", "contenders", "format_table", "main", "run_benchmark"]
+__all__ = ["NOISE_DRAW", "SHAPES", "Contender", "Row", "contenders", "format_table", "main", "run_benchmark"]
 
 SHAPES = {"T": 100, "B": 64, "H": 256, "n_in": 85, "n_out": 33}
 """The shapes of the benchmark (Yang 2019's 20-task network on a 2 s trial at dt = 20 ms)."""
@@ -126,29 +128,43 @@ class Row:
     """Median over rounds of ``this / peer`` (1.0 for a peer)."""
 
 
+NOISE_DRAW = "torch.randn(T, B, H) alone: the recurrent-noise draw"
+"""Extra row: the time to draw the leaky RNN's recurrent noise for one update (torch's CPU RNG is serial)."""
+
+
 def run_benchmark(threads: int, rounds: int = 5, updates: int = 3, warmup: int = 3, seed: int = 0) -> list[Row]:
-    """Time every contender with ``torch.set_num_threads(threads)``; see the module docstring for the method."""
+    """Time every contender with ``torch.set_num_threads(threads)``; see the module docstring for the method.
+
+    Also times :data:`NOISE_DRAW` against ``nn.RNN`` (its ratio is the share of an ``nn.RNN`` update it costs).
+    """
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     inputs = torch.randn(SHAPES["T"], SHAPES["B"], SHAPES["n_in"])
     targets = torch.rand(SHAPES["T"], SHAPES["B"], SHAPES["n_out"])
-    entries = [(c, c.make()) for c in contenders()]
-    optimizers = [torch.optim.Adam(model.parameters(), lr=1e-3) for _, model in entries]
-    for (_, model), optimizer in zip(entries, optimizers, strict=True):
-        model.train()
+    actions: list[tuple[str, str, Callable[[], float]]] = []
+    for contender in contenders():
+        model = contender.make().train()
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        actions.append((contender.name, contender.peer, partial(_update_time, model, optimizer, inputs, targets)))
+    actions.insert(1, (NOISE_DRAW, actions[0][0], _noise_draw_time))
+    for _, _, action in actions:
         for _ in range(warmup):
-            _update_time(model, optimizer, inputs, targets)
-    times: dict[str, list[float]] = {c.name: [] for c, _ in entries}
+            action()
+    times: dict[str, list[float]] = {name: [] for name, _, _ in actions}
     for _ in range(rounds):
-        for (contender, model), optimizer in zip(entries, optimizers, strict=True):
-            samples = [_update_time(model, optimizer, inputs, targets) for _ in range(updates)]
-            times[contender.name].append(statistics.median(samples) * 1e3)
+        for name, _, action in actions:
+            times[name].append(statistics.median(action() for _ in range(updates)) * 1e3)
     rows = []
-    for contender, _ in entries:
-        mine, peer = times[contender.name], times[contender.peer]
-        ratio = statistics.median(a / b for a, b in zip(mine, peer, strict=True))
-        rows.append(Row(threads, contender.name, contender.peer, statistics.median(mine), ratio))
+    for name, peer, _ in actions:
+        ratio = statistics.median(a / b for a, b in zip(times[name], times[peer], strict=True))
+        rows.append(Row(threads, name, peer, statistics.median(times[name]), ratio))
     return rows
+
+
+def _noise_draw_time() -> float:
+    start = time.perf_counter()
+    torch.randn(SHAPES["T"], SHAPES["B"], SHAPES["H"])
+    return time.perf_counter() - start
 
 
 def format_table(rows: Sequence[Row]) -> str:

@@ -1,0 +1,103 @@
+"""Run directories: atomic writes, checkpoint and metrics round trips."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from mtrnn.agents import NetworkConfig, RunDir, TrainConfig, build_network, load_config
+from mtrnn.agents.rundir import Checkpoint, atomic_write_text
+
+
+def test_atomic_write_replaces_the_file_and_leaves_no_temporary(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "file.txt"
+    atomic_write_text(path, "first")
+    atomic_write_text(path, "second")
+    assert path.read_text() == "second"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["file.txt"]
+
+
+def test_a_failed_write_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "file.txt"
+    atomic_write_text(path, "good")
+
+    def fail(src: str, dst: str) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write_text(path, "bad")
+    assert path.read_text() == "good"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
+
+
+def _trained_optimizer(network: torch.nn.Module, optimizer_class: type[torch.optim.Optimizer], **kwargs: object):  # type: ignore[no-untyped-def]
+    optimizer = optimizer_class(network.parameters(), lr=0.01, **kwargs)
+    for _ in range(3):
+        optimizer.zero_grad()
+        outputs, _ = network(torch.ones(4, 2, 3))
+        outputs.square().sum().backward()
+        optimizer.step()
+    return optimizer
+
+
+@pytest.mark.parametrize(
+    ("optimizer_class", "kwargs"),
+    [(torch.optim.Adam, {}), (torch.optim.SGD, {"momentum": 0.9, "nesterov": True})],
+    ids=["adam", "sgd"],
+)
+def test_checkpoint_round_trip(tmp_path: Path, optimizer_class: type[torch.optim.Optimizer], kwargs: dict) -> None:
+    torch.manual_seed(0)
+    network = build_network(NetworkConfig(hidden_size=5), 3, 2)
+    optimizer = _trained_optimizer(network, optimizer_class, **kwargs)
+    metrics = [{"step": 0, "trials": 0, "time": 0.1, "loss": None, "perf/x": 0.0}, {"step": 5, "loss": math.nan}]
+    run = RunDir(tmp_path)
+    run.write_checkpoint(
+        Checkpoint(7, 1.5, network.state_dict(), optimizer.state_dict(), metrics, {"callbacks": [], "v": math.inf})
+    )
+    loaded = run.read_checkpoint()
+    assert (loaded.step, loaded.elapsed) == (7, 1.5)
+    assert loaded.metrics[0] == metrics[0] and math.isnan(loaded.metrics[1]["loss"])
+    assert loaded.extra["v"] == "inf"
+    for name, tensor in network.state_dict().items():
+        assert torch.equal(loaded.model[name], tensor)
+    restored = optimizer_class(network.parameters(), lr=0.5, **kwargs)
+    restored.load_state_dict(loaded.optimizer)
+    original = optimizer.state_dict()
+    assert restored.state_dict()["param_groups"][0]["lr"] == 0.01
+    for index, state in original["state"].items():
+        for key, value in state.items():
+            assert torch.equal(torch.as_tensor(restored.state_dict()["state"][index][key]), torch.as_tensor(value))
+
+
+def test_metrics_round_trip_keeps_full_precision(tmp_path: Path) -> None:
+    run = RunDir(tmp_path)
+    rows = [{"step": 0, "trials": 0, "time": 0.5, "loss": None, "perf/a": 1 / 3}, {"step": 10, "loss": 0.1 + 0.2}]
+    run.write_metrics(rows, ["step", "trials", "time", "loss", "perf/a"])
+    read = run.read_metrics()
+    assert read[0] == rows[0]
+    assert read[1] == {"step": 10, "trials": None, "time": None, "loss": 0.1 + 0.2, "perf/a": None}
+
+
+def test_model_and_config_files(tmp_path: Path) -> None:
+    run = RunDir(tmp_path)
+    config = TrainConfig(network=NetworkConfig(hidden_size=6))
+    run.write_config(config)
+    assert load_config(tmp_path) == config
+    network = build_network(config.network, 4, [2, 3])
+    run.write_model(network)
+    assert run.model_shape() == (4, (2, 3))
+    assert run.holds_run()
+    run.clear()
+    assert not run.holds_run() and list(tmp_path.iterdir()) == []
+
+
+def test_missing_files_name_the_run_dir(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"config\.json"):
+        load_config(tmp_path)
+    with pytest.raises(FileNotFoundError, match="checkpoint"):
+        RunDir(tmp_path).read_checkpoint()

@@ -1,0 +1,308 @@
+"""The supervised trainer: masked losses, learning, determinism, save/load, kill-and-resume, divergence."""
+
+from __future__ import annotations
+
+import math
+import signal
+import subprocess
+import sys
+import textwrap
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mtrnn.agents import (
+    Callback,
+    Loss,
+    NetworkConfig,
+    OutputActivation,
+    RunDir,
+    StopReason,
+    TrainConfig,
+    Trainer,
+    TrainingDiverged,
+    TrainState,
+    load_agent,
+)
+from mtrnn.agents.losses import masked_cross_entropy, masked_mse
+from mtrnn.envs import make_task
+
+TINY = TrainConfig(
+    env_ids=("mtrnn/DelayGo-v0",),
+    network=NetworkConfig(hidden_size=16),
+    max_steps=30,
+    eval_interval=10,
+    eval_trials=32,
+    batch_size=16,
+    threads=1,
+    prefetch=0,
+)
+
+
+def _metrics_without_time(path: Path) -> list[list[str]]:
+    rows = [line.split(",") for line in path.read_text().splitlines()]
+    time_column = rows[0].index("time")
+    return [row[:time_column] + row[time_column + 1 :] for row in rows]
+
+
+# ---------------------------------------------------------------------- losses
+@pytest.fixture(scope="module")
+def delay_batch():  # type: ignore[no-untyped-def]
+    return make_task("mtrnn/DelayGo-v0").sample_batch(8, np.random.default_rng(0), noise=False)
+
+
+def test_masked_mse_ignores_masked_steps(delay_batch) -> None:  # type: ignore[no-untyped-def]
+    mask = torch.from_numpy(delay_batch.mask)
+    targets = torch.from_numpy(delay_batch.targets)
+    assert (mask == 0).any() and (mask == 1).any()
+    outputs = torch.rand(targets.shape, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    changed = torch.where(mask == 0, outputs.detach() + 100.0, outputs.detach()).requires_grad_(True)
+    loss, loss_changed = masked_mse(outputs, targets, mask), masked_mse(changed, targets, mask)
+    assert torch.equal(loss, loss_changed)
+    loss.backward()
+    assert torch.all(outputs.grad[mask == 0] == 0)
+
+
+def test_masked_cross_entropy_ignores_masked_steps(delay_batch) -> None:  # type: ignore[no-untyped-def]
+    step_mask = torch.from_numpy(delay_batch.step_mask)
+    labels = torch.from_numpy(delay_batch.labels)
+    assert (step_mask == 0).any()
+    logits = torch.randn((*labels.shape, 9), generator=torch.Generator().manual_seed(0), requires_grad=True)
+    changed = torch.where(step_mask[..., None] == 0, logits.detach() * 50 - 7, logits.detach())
+    assert torch.allclose(
+        masked_cross_entropy(logits, labels, step_mask), masked_cross_entropy(changed, labels, step_mask)
+    )
+    masked_cross_entropy(logits, labels, step_mask).backward()
+    assert torch.all(logits.grad[step_mask == 0] == 0)
+
+
+def test_loss_shapes_are_checked() -> None:
+    with pytest.raises(ValueError, match="same"):
+        masked_mse(torch.zeros(2, 3, 4), torch.zeros(2, 3, 4), torch.zeros(2, 3, 5))
+    with pytest.raises(ValueError, match="labels"):
+        masked_cross_entropy(torch.zeros(2, 3, 4), torch.zeros(2, 4, dtype=torch.long), torch.zeros(2, 3))
+
+
+# ---------------------------------------------------------------------- learning
+def test_tiny_run_learns_delay_go_well_above_chance() -> None:
+    config = replace(TINY, network=NetworkConfig(hidden_size=32), batch_size=64, max_steps=300, eval_interval=50)
+    result = Trainer(replace(config, target_perf=0.8, eval_trials=128)).train()
+    assert result.stop_reason is StopReason.TARGET_REACHED
+    assert result.state.performance["mtrnn/DelayGo-v0"] >= 0.8
+    assert result.metrics[0]["perf/mtrnn/DelayGo-v0"] < 0.2  # chance: fixate, then 1 of 8 locations
+    assert result.state.step <= 300
+
+
+def test_metrics_rows_and_state() -> None:
+    result = Trainer(TINY).train()
+    assert [row["step"] for row in result.metrics] == [0, 10, 20, 30]
+    assert result.metrics[0]["loss"] is None
+    assert all(math.isfinite(row["loss"]) for row in result.metrics[1:])
+    assert result.stop_reason is StopReason.MAX_STEPS
+    assert result.state.trials == 30 * TINY.batch_size
+    assert 0 <= result.state.data_fraction < 1
+    assert not result.network.training
+
+
+def test_prefetch_does_not_change_the_run() -> None:
+    first = Trainer(TINY).train().metrics
+    second = Trainer(replace(TINY, prefetch=3)).train().metrics
+    assert [{k: v for k, v in r.items() if k != "time"} for r in first] == [
+        {k: v for k, v in r.items() if k != "time"} for r in second
+    ]
+
+
+def test_seed_changes_the_run() -> None:
+    first = Trainer(replace(TINY, max_steps=10)).train().metrics
+    second = Trainer(replace(TINY, max_steps=10, seed=1)).train().metrics
+    assert first[-1]["loss"] != second[-1]["loss"]
+
+
+def test_several_tasks_get_rule_inputs_and_one_column_each() -> None:
+    config = replace(TINY, env_ids=("mtrnn/DelayGo-v0", "mtrnn/DelayAnti-v0"), max_steps=4, eval_interval=4)
+    trainer = Trainer(config)
+    assert trainer.network.n_inputs == make_task("mtrnn/DelayGo-v0").n_inputs + 2
+    assert trainer.metrics_columns[-2:] == ["perf/mtrnn/DelayGo-v0", "perf/mtrnn/DelayAnti-v0"]
+    assert set(trainer.train().state.performance) == {"mtrnn/DelayGo-v0", "mtrnn/DelayAnti-v0"}
+
+
+def test_yang_mixture_is_scored_per_component_with_squared_loss() -> None:
+    network = NetworkConfig(hidden_size=8, output_activation=OutputActivation.SIGMOID)
+    config = replace(TINY, env_ids=("mtrnn/Yang19-v0",), network=network, loss=Loss.MSE, max_steps=2, eval_trials=2)
+    trainer = Trainer(config)
+    assert trainer.network.n_inputs == 85
+    columns = [c for c in trainer.metrics_columns if c.startswith("perf/")]
+    assert len(columns) == 20
+    assert columns[0] == "perf/mtrnn/Yang19-Go-v0" and columns[-1] == "perf/mtrnn/Yang19-DMCNoGo-v0"
+    result = trainer.train()
+    assert result.state.step == 2 and len(result.state.performance) == 20
+
+
+# ---------------------------------------------------------------------- callbacks and the curriculum hook
+class _StopAt(Callback):
+    def __init__(self, step: int) -> None:
+        self.stop_step = step
+        self.seen: list[TrainState] = []
+
+    def on_step(self, state: TrainState) -> bool:
+        self.seen.append(state)
+        return state.step < self.stop_step
+
+
+class _SwitchTask(Callback):
+    def __init__(self, at: int) -> None:
+        self.at = at
+        self.switched = False
+
+    def on_step(self, state: TrainState) -> bool:
+        if state.step == self.at:
+            self.trainer.set_task(make_task("mtrnn/DelayAnti-v0"))
+            self.switched = True
+        return True
+
+    def state_dict(self) -> dict[str, bool]:
+        return {"switched": self.switched}
+
+    def load_state_dict(self, state: dict[str, bool]) -> None:  # type: ignore[override]
+        self.switched = state["switched"]
+
+
+def test_callback_stops_training_with_a_typed_state() -> None:
+    callback = _StopAt(7)
+    result = Trainer(TINY, callbacks=[callback]).train()
+    assert result.stop_reason is StopReason.CALLBACK
+    assert result.state.step == 7
+    assert [s.step for s in callback.seen] == list(range(1, 8))
+    assert all(isinstance(s, TrainState) and s.batch_size == TINY.batch_size for s in callback.seen)
+    assert result.metrics[-1]["step"] == 7
+
+
+@pytest.mark.parametrize("prefetch", [0, 2])
+def test_set_task_switches_the_training_batches(prefetch: int) -> None:
+    config = replace(TINY, max_steps=6, prefetch=prefetch)
+    switched = Trainer(config, callbacks=[_SwitchTask(at=3)])
+    plain = Trainer(config)
+    switched.train()
+    plain.train()
+    assert switched.task.name == "DelayAnti" and plain.task.name == "DelayGo"
+    pairs = zip(switched.network.parameters(), plain.network.parameters(), strict=True)
+    assert not all(torch.equal(a, b) for a, b in pairs)
+
+
+def test_set_task_rejects_other_sizes() -> None:
+    trainer = Trainer(TINY)
+    with pytest.raises(ValueError, match="n_inputs"):
+        trainer.set_task(make_task("mtrnn/Yang19-Go-v0"))
+
+
+# ---------------------------------------------------------------------- run directories
+def test_save_then_load_agent_gives_identical_outputs(tmp_path: Path) -> None:
+    config = replace(TINY, max_steps=5, eval_interval=5, out_dir=str(tmp_path / "run"))
+    result = Trainer(config, report=False).train()
+    loaded = load_agent(tmp_path / "run")
+    inputs = torch.from_numpy(make_task("mtrnn/DelayGo-v0").sample_batch(4, np.random.default_rng(1)).inputs)
+    with torch.no_grad():
+        expected, expected_states = result.network(inputs)
+        outputs, states = loaded(inputs)
+    assert torch.equal(outputs, expected) and torch.equal(states, expected_states)
+    assert not loaded.training
+
+
+def test_existing_run_is_not_overwritten_by_accident(tmp_path: Path) -> None:
+    config = replace(TINY, max_steps=2, eval_interval=2, out_dir=str(tmp_path / "run"))
+    Trainer(config, report=False).train()
+    with pytest.raises(FileExistsError, match="--resume"):
+        Trainer(config).train()
+    Trainer(config, overwrite=True, report=False).train()
+
+
+def test_report_has_curves_and_example_trials(tmp_path: Path) -> None:
+    config = replace(TINY, max_steps=2, eval_interval=2, out_dir=str(tmp_path / "run"))
+    Trainer(config).train()
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "![loss and performance](curves.png)" in report and "trial_DelayGo-v0.png" in report
+    for name in ("curves.png", "trial_DelayGo-v0.png"):
+        assert (tmp_path / "run" / name).read_bytes()[:4] == b"\x89PNG"
+
+
+_KILL_SCRIPT = """
+import os, signal, sys
+from mtrnn.agents import Callback, TrainConfig, Trainer
+
+class KillAt(Callback):
+    def on_step(self, state):
+        if state.step == {kill_at}:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return True
+
+config = TrainConfig.from_dict({config})
+Trainer(config, callbacks=[KillAt()], report=False).train()
+"""
+
+
+def test_killed_run_resumes_to_the_same_metrics(tmp_path: Path) -> None:
+    config = replace(TINY, max_steps=40, eval_interval=10, prefetch=1)
+    killed_dir, whole_dir = tmp_path / "killed", tmp_path / "whole"
+    script = _KILL_SCRIPT.format(kill_at=25, config=replace(config, out_dir=str(killed_dir)).to_dict())
+    process = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, timeout=120)
+    assert process.returncode == -signal.SIGKILL, process.stderr.decode()
+    assert RunDir(killed_dir).read_checkpoint().step == 20
+    assert len(RunDir(killed_dir).read_metrics()) == 3
+
+    resumed = Trainer.resume(killed_dir, report=False).train()
+    Trainer(replace(config, out_dir=str(whole_dir)), report=False).train()
+    assert resumed.state.step == 40
+    assert _metrics_without_time(killed_dir / "metrics.csv") == _metrics_without_time(whole_dir / "metrics.csv")
+    assert (killed_dir / "model.safetensors").read_bytes() == (whole_dir / "model.safetensors").read_bytes()
+
+
+# ---------------------------------------------------------------------- divergence and devices
+class _PoisonAt(Callback):
+    def __init__(self, step: int) -> None:
+        self.at = step
+
+    def on_step(self, state: TrainState) -> bool:
+        if state.step == self.at:
+            with torch.no_grad():
+                self.trainer.network.readout.weight.fill_(math.nan)
+        return True
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
+    config = replace(TINY, out_dir=str(tmp_path / "run"))
+    with pytest.raises(TrainingDiverged, match=r"diverged at step 16: the loss is nan.*checkpoint \(step 10\)"):
+        Trainer(config, callbacks=[_PoisonAt(15)], report=False).train()
+    run = RunDir(tmp_path / "run")
+    checkpoint = run.read_checkpoint()
+    assert checkpoint.step == 10
+    assert all(torch.isfinite(t).all() for t in checkpoint.model.values())
+    assert all(torch.isfinite(t).all() for t in load_agent(run.path).state_dict().values())
+    assert [row["step"] for row in run.read_metrics()] == [0, 10]
+
+
+def test_cuda_requested_without_cuda_names_the_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="device is 'cuda'"):
+        Trainer(replace(TINY, device="cuda"))
+
+
+def test_network_time_step_must_match_the_task() -> None:
+    with pytest.raises(ValueError, match=r"network\.dt must equal the task's time step, 20\.0 ms"):
+        Trainer(replace(TINY, network=NetworkConfig(hidden_size=4, dt=10.0)))
+
+
+def test_threads_are_restored_after_training() -> None:
+    before = torch.get_num_threads()
+    Trainer(replace(TINY, max_steps=1, threads=1 if before != 1 else 2)).train()
+    assert torch.get_num_threads() == before
+
+
+def test_training_leaves_the_global_torch_rng_alone() -> None:
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    Trainer(replace(TINY, max_steps=2)).train()
+    assert torch.equal(torch.rand(3), expected)
