@@ -45,7 +45,8 @@ def plot_curves(metrics: Sequence[MetricsRow], target: float | None = None) -> F
     import matplotlib.pyplot as plt
 
     tasks = [key for key in metrics[0] if key.startswith("perf/")] if metrics else []
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6.5), sharex=True, constrained_layout=True)
+    many = len(tasks) > 6
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11 if many else 8, 6.5), sharex=True, constrained_layout=True)
     trials = np.array([row["trials"] for row in metrics], dtype=float)
     loss = np.array([math.nan if row["loss"] is None else row["loss"] for row in metrics], dtype=float)
     top.plot(trials, loss, color="k", marker=".", ms=3)
@@ -61,7 +62,10 @@ def plot_curves(metrics: Sequence[MetricsRow], target: float | None = None) -> F
     bottom.set_ylim(-0.02, 1.02)
     bottom.set_ylabel("performance (fraction correct)")
     bottom.set_xlabel("trials")
-    bottom.legend(fontsize=7, ncol=2 if len(tasks) > 6 else 1, loc="lower right", frameon=False)
+    if many:
+        bottom.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    else:
+        bottom.legend(fontsize=7, loc="lower right", frameon=False)
     return fig
 
 

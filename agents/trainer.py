@@ -119,6 +119,10 @@ class Trainer:
         progress: show a tqdm progress bar (loss and lowest per-task performance).
         overwrite: when ``config.out_dir`` already holds a run, replace it (else FileExistsError).
         report: write ``report.md`` and its PNGs into the run directory at the end.
+        task: train on this Task instead of ``config.env_ids`` (any :class:`~mtrnn.envs.Task`, e.g. an
+            unregistered variant or a :class:`~mtrnn.envs.neurogym_adapter.NeurogymTask`); its metrics column is
+            ``perf/<task.name>`` (one per component of a MultiTask). ``config.json`` cannot describe such a task:
+            pass the same one again to :meth:`resume`.
 
     Use :meth:`resume` to continue a run from its directory.
     """
@@ -131,17 +135,20 @@ class Trainer:
         progress: bool = False,
         overwrite: bool = False,
         report: bool = True,
+        task: Task | None = None,
     ) -> None:
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+        if task is not None and not isinstance(task, Task):
+            raise TypeError(f"task must be a Task or None, got {type(task).__name__}")
         self.config = config
         self.device = _device(config.device)
-        self.task: Task = build_task(config.env_ids, config.task_weights)
+        self.task: Task = build_task(config.env_ids, config.task_weights) if task is None else task
         if not math.isclose(config.network.dt, self.task.dt):
             raise ValueError(
                 f"network.dt must equal the task's time step, {self.task.dt} ms, got {config.network.dt} ms"
             )
-        self.eval_tasks: list[EvalTask] = eval_tasks(config.env_ids, self.task)
+        self.eval_tasks: list[EvalTask] = eval_tasks(config.env_ids if task is None else (task.name,), self.task)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(init_seed(config.seed))
             network = build_network(config.network, self.task.n_inputs, self.task.n_outputs)
@@ -191,8 +198,10 @@ class Trainer:
         report: bool = True,
         device: str | None = None,
         threads: int | None = None,
+        task: Task | None = None,
     ) -> Trainer:
-        """Continue the run in ``run_dir`` from its checkpoint (same config; ``device``/``threads`` may change).
+        """Continue the run in ``run_dir`` from its checkpoint (same config; ``device``/``threads`` may change;
+        a run trained on an explicit ``task`` needs the same task again).
 
         The resumed run replays exactly what the uninterrupted run would have done: its metrics rows equal those of
         an uninterrupted run with the same config (the ``time`` column aside).
@@ -204,7 +213,8 @@ class Trainer:
             changes["device"] = device
         if threads is not None:
             changes["threads"] = threads
-        trainer = cls(dataclasses.replace(config, **changes), callbacks=callbacks, progress=progress, report=report)
+        config = dataclasses.replace(config, **changes)
+        trainer = cls(config, callbacks=callbacks, progress=progress, report=report, task=task)
         trainer._load(run.read_checkpoint())
         return trainer
 
