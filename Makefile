@@ -23,7 +23,7 @@ $(VENV1)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 demo: $(VENV)/.installed
-	$(PY) -m mtrnn.agents.cli --task mtrnn/DelayAnti-v0 --out runs/demo --target-perf 0.95 --max-steps 3000 --overwrite
+	$(PY) -m mtrnn.agents.cli --task mtrnn/DelayAnti-v0 --out runs/demo --target-perf 0.95 --max-steps 3000 --eval-interval 10 --overwrite
 
 test: test-gym029 test-gym1
 
