@@ -46,6 +46,11 @@ type: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) -m mtrnn.benchmarks.envs_speed
+	$(PY) -m mtrnn.benchmarks.update_speed
+	$(PY) -m mtrnn.benchmarks.train_delayanti
+
+gallery: $(VENV)/.installed
+	$(PY) -m mtrnn.envs.gallery --out docs/tasks
 
 clean:
 	rm -rf $(VENV) $(VENV1) build dist *.egg-info
