@@ -142,9 +142,7 @@ class MultiTask(Task):
             one_hot = np.zeros((batch.n_steps, batch_size, self.n_rules), dtype=np.float32)
             one_hot[:, np.arange(batch_size), rules] = batch.valid
             if noise and self.input_noise_std > 0:
-                one_hot += self.input_noise_std * rng.standard_normal(one_hot.shape, dtype=np.float32)
-                low, high = self.observation_bounds
-                np.clip(one_hot, low, high, out=one_hot)
+                self.add_input_noise(one_hot, rng)
             inputs = np.concatenate([inputs, one_hot], axis=-1)
         return TrialBatch(
             inputs=inputs,

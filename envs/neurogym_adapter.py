@@ -217,12 +217,7 @@ class NeurogymTask(Task):
         periods = _periods(bounds, lengths)
         add_noise = noise and self.input_noise_std > 0
         if add_noise:
-            values = rng.standard_normal(inputs.shape, dtype=np.float32)
-            values *= np.float32(self.input_noise_std)
-            inputs += values
-            low, high = self.observation_bounds
-            np.maximum(inputs, np.float32(low), out=inputs)
-            np.minimum(inputs, np.float32(high), out=inputs)
+            self.add_input_noise(inputs, rng)
         return TrialBatch(
             inputs=inputs,
             targets=targets,

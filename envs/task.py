@@ -311,6 +311,16 @@ class Task(ABC):
         margin = 8.0 * self.input_noise_std
         return (low - margin, high + margin)
 
+    def add_input_noise(self, inputs: NDArray[np.float32], rng: np.random.Generator) -> None:
+        """Add Gaussian noise of std :attr:`input_noise_std` to ``inputs`` in place, then bound the values to
+        :attr:`observation_bounds` (so every observation lies in the gym observation space)."""
+        values = rng.standard_normal(inputs.shape, dtype=np.float32)
+        values *= np.float32(self.input_noise_std)
+        inputs += values
+        low, high = self.observation_bounds
+        np.maximum(inputs, np.float32(low), out=inputs)
+        np.minimum(inputs, np.float32(high), out=inputs)
+
     @property
     def input_names(self) -> tuple[str, ...]:
         """A short name per input unit (for plots)."""
@@ -527,12 +537,7 @@ class PeriodTask(Task):
             labels = labels.copy()
         add_noise = noise and self.input_noise_std > 0
         if add_noise:
-            noise_values = rng.standard_normal(inputs.shape, dtype=np.float32)
-            noise_values *= np.float32(self.input_noise_std)
-            inputs += noise_values
-            low, high = self.observation_bounds
-            np.maximum(inputs, np.float32(low), out=inputs)
-            np.minimum(inputs, np.float32(high), out=inputs)
+            self.add_input_noise(inputs, rng)
         periods = {p: (layout.starts[p], layout.stops[p]) for p in self.period_names}
         return TrialBatch(
             inputs=inputs,
