@@ -12,14 +12,14 @@ PIP_FLAGS := --quiet --disable-pip-version-check
 $(VENV)/.installed: pyproject.toml constraints.txt constraints-gym029.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install $(PIP_FLAGS) --upgrade pip
-	$(PY) -m pip install $(PIP_FLAGS) -c constraints-gym029.txt -e '.[dev,neurogym,rl]'
+	$(PY) -m pip install $(PIP_FLAGS) -c constraints-gym029.txt -e '.[dev,neurogym,rl,analysis,ray]'
 	touch $@
 
 # The newest gymnasium 1.x, no neurogym.
 $(VENV1)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV1)
 	$(PY1) -m pip install $(PIP_FLAGS) --upgrade pip
-	$(PY1) -m pip install $(PIP_FLAGS) -c constraints.txt -e '.[dev,rl]' 'gymnasium>=1,<2'
+	$(PY1) -m pip install $(PIP_FLAGS) -c constraints.txt -e '.[dev,rl,analysis,ray]' 'gymnasium>=1,<2'
 	touch $@
 
 demo: $(VENV)/.installed
