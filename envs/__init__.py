@@ -5,8 +5,19 @@ numpy + gymnasium only (no torch). Importing this package registers every ``mtrn
 
 from mtrnn.envs.batch import TrialBatch
 from mtrnn.envs.conditions import Condition, Flag, Integers, Reals
+from mtrnn.envs.curriculum import (
+    AdvanceRule,
+    Curriculum,
+    CurriculumKind,
+    CurriculumWrapper,
+    HeadCurriculum,
+    ParameterSchedule,
+    RuleSwitch,
+    StagedCurriculum,
+)
 from mtrnn.envs.delay import DelayAnti, DelayAntiMatchToSample, DelayGo, DelayMatchToSample, DelayTask
 from mtrnn.envs.env import TrialEnv
+from mtrnn.envs.memory import NDMS, MemoryEnv, MemoryTask, MultiHeadBatch, NParity
 from mtrnn.envs.multitask import MultiTask
 from mtrnn.envs.neurogym_adapter import NeurogymTask
 from mtrnn.envs.registry import ENV_SPECS, all_ids, make_task, register_envs
@@ -32,11 +43,16 @@ __all__ = [
     "DRISCOLL_RULES",
     "DUNCKER_RULES",
     "ENV_SPECS",
+    "NDMS",
     "RULES",
+    "AdvanceRule",
     "Built",
     "Choice",
     "Condition",
     "ConditionGrid",
+    "Curriculum",
+    "CurriculumKind",
+    "CurriculumWrapper",
     "DelayAnti",
     "DelayAntiMatchToSample",
     "DelayGo",
@@ -44,14 +60,22 @@ __all__ = [
     "DelayTask",
     "Fixed",
     "Flag",
+    "HeadCurriculum",
     "Integers",
     "Layout",
+    "MemoryEnv",
+    "MemoryTask",
+    "MultiHeadBatch",
     "MultiTask",
+    "NParity",
     "NeurogymTask",
+    "ParameterSchedule",
     "PeriodTask",
     "Reals",
     "RingEncoding",
     "Rule",
+    "RuleSwitch",
+    "StagedCurriculum",
     "Task",
     "TimingSpec",
     "TrialBatch",
