@@ -5,6 +5,7 @@ Collected only where neurogym is installed (see tests/conftest.py).
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -12,10 +13,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
+from neurogym.core import TrialEnv as NeurogymEnv
+from neurogym.envs.native.delaymatchsample import DelayMatchSampleDistractor1D
 from neurogym.wrappers import Noise, PassAction, PassReward
 
 from mtrnn.envs import NeurogymTask, TrialBatch, TrialEnv
-from mtrnn.envs.neurogym_adapter import _make
+from mtrnn.envs.neurogym_adapter import UNSUPPORTED, _make, _neurogym_quirks, _trial_source
 
 OUR_IDS = [
     "mtrnn/DelayGo-v0",
@@ -246,7 +249,9 @@ def test_env_kwargs_reach_the_neurogym_env() -> None:
         ({"env": "GoNogo-v0", "input_noise_std": -1.0}, ValueError, "input_noise_std"),
         ({"env": "GoNogo-v0", "max_steps": 0}, ValueError, "max_steps"),
         ({"env": "GoNogo-v0", "max_steps": 2.5}, TypeError, "max_steps"),
-        ({"env": "ReachingDelayResponse-v0"}, ValueError, "Discrete action space"),
+        ({"env": "ReachingDelayResponse-v0"}, ValueError, "not supported by NeurogymTask: a continuous"),
+        ({"env": "GoNogo-v0", "decision_period": 3}, TypeError, "decision_period must be a period name"),
+        ({"env": "GoNogo-v0", "env_kwargs": {"dt": 20}, "dt": 10}, TypeError, "both in env_kwargs"),
     ],
 )
 def test_bad_arguments_raise(kwargs: dict, error: type[Exception], match: str) -> None:
@@ -258,7 +263,7 @@ def test_wrapped_env_or_kwargs_with_an_instance_are_refused() -> None:
     env = _make("GoNogo-v0", {})
     with pytest.raises(TypeError, match="env_kwargs"):
         NeurogymTask(env, dt=20)
-    with pytest.raises(TypeError, match="unwrapped"):
+    with pytest.raises(ValueError, match="PassReward, which changes trials step by step"):
         NeurogymTask(PassReward(env))
     assert NeurogymTask(env).env is env
 
@@ -300,3 +305,134 @@ def test_importing_mtrnn_envs_imports_neither_neurogym_nor_torch() -> None:
     code = "import sys, mtrnn.envs; print('neurogym' in sys.modules, 'torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "False"]
+
+
+# ---------------------------------------------------------------------------------------- every neurogym id
+
+with _neurogym_quirks():
+    ALL_NEUROGYM_IDS = sorted(k for k, spec in gym.registry.items() if "neurogym" in str(spec.entry_point))
+COVERED_IDS = [i for i in ALL_NEUROGYM_IDS if str(gym.registry[i].entry_point).rpartition(":")[2] not in UNSUPPORTED]
+
+
+def test_the_registry_holds_the_ids_the_readme_counts() -> None:
+    assert len(ALL_NEUROGYM_IDS) == 52
+    assert len(COVERED_IDS) == 39
+
+
+@pytest.mark.parametrize("env_id", ALL_NEUROGYM_IDS)
+def test_every_neurogym_id_is_adapted_or_refused_with_its_listed_reason(env_id: str) -> None:
+    if env_id not in COVERED_IDS:
+        reason = UNSUPPORTED[str(gym.registry[env_id].entry_point).rpartition(":")[2]]
+        with pytest.raises(ValueError, match="not supported by NeurogymTask") as error:
+            NeurogymTask(env_id)
+        assert reason in str(error.value)
+        return
+    task = NeurogymTask(env_id)
+    batch = task.sample_batch(16, np.random.default_rng(0))
+    np.testing.assert_array_equal(task.score(batch.targets, batch), np.ones(16))
+    fixate = np.zeros_like(batch.targets)
+    fixate[..., 0] = 1.0
+    asks = (task._window(batch) & (batch.labels != 0)).any(axis=0)
+    assert asks.any()  # every covered task asks for a response on some trials
+    np.testing.assert_array_equal(task.score(fixate, batch), (~asks).astype(float))
+
+
+class _NeurogymReplay:
+    """neurogym's own env, to play a trial through its own ``step()``."""
+
+    def __init__(self, env_id: str) -> None:
+        with _neurogym_quirks():
+            self.env = _make(env_id, {})
+        self.source, _ = _trial_source(self.env, NeurogymEnv)
+        layer = self.env
+        while hasattr(layer, "env"):
+            if hasattr(layer, "_has_reset"):
+                layer._has_reset = True  # gymnasium's OrderEnforcing inside neurogym's own gym.make
+            layer = layer.env
+
+    def performance(self, seed: int, actions: np.ndarray) -> float:
+        """``info["performance"]`` of the trial drawn with ``seed``, played with ``actions``."""
+        with _neurogym_quirks():
+            self.source.seed(seed)
+            self.source.new_trial()
+            for action in actions:
+                info = self.env.step(int(action))[-1]
+                if info["new_trial"]:
+                    return float(info["performance"])
+        raise AssertionError("the trial did not end")
+
+
+def _policies(batch: TrialBatch, rng: np.random.Generator) -> list[np.ndarray]:
+    gt = batch.labels[: batch.lengths[0], 0]
+    n = int(batch.inputs.shape[0])
+    random = np.where(rng.random(n) < 0.15, rng.integers(1, 1 + int(gt.max(initial=1)), n), 0)
+    shifted = [np.concatenate([gt[k:], np.zeros(k, gt.dtype)]) for k in (1, 2, 4)]
+    late = [np.concatenate([np.zeros(k, gt.dtype), gt[:-k]]) for k in (1, 3)]
+    return [gt, np.zeros_like(gt), random[: len(gt)], *shifted, *late]
+
+
+@pytest.mark.parametrize("env_id", COVERED_IDS)
+def test_score_follows_the_envs_own_performance_rule(env_id: str) -> None:
+    """Played through neurogym's own step(), each trial's performance equals our score (a withheld no-go trial,
+    on which neurogym never sets performance, scores 1)."""
+    task = NeurogymTask(env_id)
+    rng = np.random.default_rng(0)
+    replay = _NeurogymReplay(env_id)
+    checked = 0
+    for trial in range(5):
+        batch = task.sample_batch(1, np.random.default_rng(trial))
+        seed = int(np.random.default_rng(trial).integers(0, 2**32))
+        for actions in _policies(batch, rng):
+            outputs = np.eye(task.n_outputs, dtype=np.float32)[actions][:, None]
+            ours = task.score(outputs, batch)[0]
+            theirs = replay.performance(seed, actions)
+            window = task._window(batch)[:, 0]
+            withheld = not (window & (actions != 0)).any() and not (window & (batch.labels[:, 0] != 0)).any()
+            assert ours == (1.0 if withheld else theirs), (trial, actions.tolist(), batch.labels[:, 0].tolist())
+            checked += 1
+    assert checked == 5 * 8
+
+
+@pytest.mark.parametrize("env_id", ["ReadySetGo-v0", "MotorTiming-v0", "OneTwoThreeGo-v0"])
+def test_timing_tasks_score_a_timed_response_and_never_a_withhold(env_id: str) -> None:
+    task = NeurogymTask(env_id)
+    batch = task.sample_batch(32, np.random.default_rng(0))
+    np.testing.assert_array_equal(task.score(batch.targets, batch), np.ones(32))
+    fixate = np.zeros_like(batch.targets)
+    fixate[..., 0] = 1.0
+    np.testing.assert_array_equal(task.score(fixate, batch), np.zeros(32))
+    env = TrialEnv(task)
+    env.reset(seed=0)
+    gt, t = env.gt.copy(), 0
+    while True:
+        _, reward, terminated, truncated, info = env.step(int(gt[t]))
+        t += 1
+        if terminated or truncated:
+            break
+    assert info["performance"] == 1.0 and reward == env.correct_reward
+
+
+def test_a_task_describes_itself_and_rebuilds_from_its_description() -> None:
+    task = NeurogymTask("ReadySetGo-v0", dt=40, input_noise_std=0.1)
+    description = task.to_dict()
+    assert json.loads(json.dumps(description)) == description
+    assert description["env"] == "ReadySetGo-v0" and description["decision_period"] == "production"
+    again = NeurogymTask.from_dict(description)
+    first = task.sample_batch(4, np.random.default_rng(0))
+    second = again.sample_batch(4, np.random.default_rng(0))
+    np.testing.assert_array_equal(first.inputs, second.inputs)
+    assert again.dt == 40.0
+    with pytest.raises(ValueError, match="env instance"):
+        NeurogymTask(_make("GoNogo-v0", {})).to_dict()
+
+
+def test_the_decision_period_is_picked_from_the_env_or_the_error_lists_the_periods() -> None:
+    assert NeurogymTask("DelayMatchCategory-v0").decision_period == "test"
+    assert NeurogymTask("GoNogo-v0").decision_period == "decision"
+
+    class Distractors(DelayMatchSampleDistractor1D):  # a class without a known rule: gt asks in three periods
+        pass
+
+    with pytest.raises(ValueError, match=r"pass decision_period= one of \['fixation', 'sample'"):
+        NeurogymTask(Distractors())
+    assert NeurogymTask(Distractors(), decision_period="test1").rule.window == ("test1",)
