@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
@@ -82,16 +83,34 @@ class TrialBatch:
             )
         return outputs[self.lengths - 1, np.arange(self.batch_size)]
 
-    def select(self, index: NDArray[np.integer] | slice | int) -> TrialBatch:
-        """The sub-batch of trials ``index`` (trimmed to its own longest trial)."""
+    def select(self, index: NDArray[np.integer] | slice | int, *, signals: bool = True) -> TrialBatch:
+        """The sub-batch of trials ``index`` (trimmed to its own longest trial).
+
+        Args:
+            index: which trials (an index array, a slice or one int).
+            signals: copy ``inputs``, ``targets`` and ``mask`` of those trials. With ``signals=False`` nothing
+                that large is copied: ``inputs`` and ``targets`` are read-only zeros of the right shape and
+                ``mask`` is a read-only 0/1 view of the checked steps (any output weight > 0) broadcast over the
+                outputs. That is all a task's ``score``, ``decision_start`` and ``correct_actions`` read (they
+                use ``labels``, ``lengths``, ``periods``, ``conditions`` and which steps are checked), so
+                scoring a mixture per rule this way costs ``(T, B)`` work instead of ``(T, B, n_in)`` copies.
+        """
         idx = np.arange(self.batch_size)[index]
         idx = np.atleast_1d(idx)
         lengths = self.lengths[idx]
         t_max = int(lengths.max()) if lengths.size else 0
+        if signals:
+            inputs, targets, mask = (self.inputs[:t_max, idx], self.targets[:t_max, idx], self.mask[:t_max, idx])
+        else:
+            zero = np.zeros((), dtype=np.float32)
+            inputs = np.broadcast_to(zero, (t_max, idx.size, self.inputs.shape[2]))
+            targets = np.broadcast_to(zero, (t_max, idx.size, self.targets.shape[2]))
+            checked = self.checked_steps[:t_max, idx].astype(np.float32)
+            mask = np.broadcast_to(checked[:, :, None], (t_max, idx.size, self.mask.shape[2]))
         return TrialBatch(
-            inputs=self.inputs[:t_max, idx],
-            targets=self.targets[:t_max, idx],
-            mask=self.mask[:t_max, idx],
+            inputs=inputs,
+            targets=targets,
+            mask=mask,
             labels=self.labels[:t_max, idx],
             periods={k: (s[idx], e[idx]) for k, (s, e) in self.periods.items()},
             conditions={k: np.asarray(v)[idx] for k, v in self.conditions.items()},
@@ -101,3 +120,11 @@ class TrialBatch:
             noise_added=self.noise_added,
             metadata=self.metadata,
         )
+
+    @cached_property
+    def checked_steps(self) -> NDArray[np.bool_]:
+        """``(T, B)`` bool: True where any output has a loss weight > 0 (the steps a score checks); computed once
+        per batch (a batch is immutable)."""
+        if self.mask.strides[-1] == 0:  # the same weight for every output (a view from select(signals=False))
+            return self.mask[..., 0] > 0
+        return self.mask.max(axis=-1) > 0

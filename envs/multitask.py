@@ -31,6 +31,9 @@ class MultiTask(Task):
         weights: relative sampling weights (>= 0, not all 0); default uniform.
         rule_inputs: append one-hot rule inputs.
         mix_within_batch: draw the rule per trial instead of per batch.
+        component_ids: a stable, unique name per task (e.g. its registered id), used to report scores per
+            component (:meth:`score_by_component`); default each task's ``name``, with ``#k`` appended to
+            names that repeat.
     """
 
     display_name = "Multi-task"
@@ -42,6 +45,7 @@ class MultiTask(Task):
         *,
         rule_inputs: bool = True,
         mix_within_batch: bool = False,
+        component_ids: Sequence[str] | None = None,
     ) -> None:
         if isinstance(tasks, Mapping) or not isinstance(tasks, Sequence) or len(tasks) == 0:
             raise TypeError("tasks must be a non-empty sequence of Task instances")
@@ -61,6 +65,8 @@ class MultiTask(Task):
         if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
             raise ValueError(f"weights must be finite, >= 0 and not all 0, got {list(w)}")
         self.tasks: tuple[Task, ...] = tuple(tasks)
+        #: A stable, unique id per task (``conditions["rule"] == k`` is ``component_ids[k]``).
+        self.component_ids: tuple[str, ...] = _check_ids(component_ids, self.tasks)
         self.weights = w / w.sum()
         self.rule_inputs = bool(rule_inputs)
         self.mix_within_batch = bool(mix_within_batch)
@@ -159,19 +165,53 @@ class MultiTask(Task):
         )
 
     def _per_rule(self, batch: TrialBatch) -> list[tuple[NDArray[np.int64], Task, TrialBatch]]:
+        """``(trial index, task, sub-batch)`` per rule present in ``batch``. A batch of one rule is its own
+        sub-batch; otherwise the sub-batches are :meth:`TrialBatch.select` views without the signals (no copy of
+        inputs, targets or mask)."""
         rules = np.asarray(batch.conditions["rule"])
+        first = int(rules[0])
+        if (rules == first).all():
+            return [(np.arange(batch.batch_size), self.tasks[first], batch)]
         return [
-            (np.flatnonzero(rules == k), self.tasks[k], batch.select(np.flatnonzero(rules == k)))
+            (index, self.tasks[k], batch.select(index, signals=False))
             for k in np.unique(rules)
+            for index in (np.flatnonzero(rules == k),)
         ]
 
     def score(self, outputs: NDArray[np.floating], batch: TrialBatch) -> NDArray[np.float64]:
         """Each trial scored by its own rule's task. ``outputs (T, B, n_out)`` -> ``(B,)``."""
-        outputs = np.asarray(outputs)
         result = np.zeros(batch.batch_size)
-        for index, task, sub in self._per_rule(batch):
-            result[index] = task.score(outputs[: sub.n_steps, index], sub)
+        for k, scores in self._scores(outputs, batch):
+            result[np.asarray(batch.conditions["rule"]) == k] = scores
         return result
+
+    def score_by_component(self, outputs: NDArray[np.floating], batch: TrialBatch) -> dict[str, NDArray[np.float64]]:
+        """Scores grouped by component: ``{component_ids[k]: (B_k,) scores of the trials of rule k}``, for the
+        rules present in ``batch``, trials in batch order. ``outputs (T, B, n_out)``.
+
+        Costs about what scoring each component's trials alone costs: each component scores its trials with
+        :meth:`Task.score_trials`, which copies no inputs, targets or mask.
+        """
+        return {self.component_ids[k]: scores for k, scores in self._scores(outputs, batch)}
+
+    def _scores(self, outputs: NDArray[np.floating], batch: TrialBatch) -> list[tuple[int, NDArray[np.float64]]]:
+        outputs = self._check_outputs(outputs, batch)
+        rules = np.asarray(batch.conditions["rule"])
+        first = int(rules[0])
+        if (rules == first).all():
+            return [(first, self.tasks[first].score(outputs, batch))]
+        return [
+            (int(k), self.tasks[k].score_trials(outputs, batch, np.flatnonzero(rules == k))) for k in np.unique(rules)
+        ]
+
+    def _check_outputs(self, outputs: NDArray[np.floating], batch: TrialBatch) -> NDArray[np.floating]:
+        outputs = np.asarray(outputs)
+        if outputs.shape != (batch.n_steps, batch.batch_size, self.n_outputs):
+            raise ValueError(
+                f"outputs must have shape (T={batch.n_steps}, B={batch.batch_size}, "
+                f"n_out={self.n_outputs}), got {outputs.shape}"
+            )
+        return outputs
 
     def decision_start(self, batch: TrialBatch) -> NDArray[np.int64]:
         result = np.zeros(batch.batch_size, dtype=np.int64)
@@ -188,6 +228,20 @@ class MultiTask(Task):
     def __repr__(self) -> str:
         names = ", ".join(t.name for t in self.tasks)
         return f"MultiTask([{names}], weights={np.round(self.weights, 4).tolist()})"
+
+
+def _check_ids(ids: Sequence[str] | None, tasks: Sequence[Task]) -> tuple[str, ...]:
+    """Validated component ids, or the default: each task's name, ``#k`` appended where names repeat."""
+    if ids is None:
+        names = [task.name for task in tasks]
+        return tuple(name if names.count(name) == 1 else f"{name}#{k}" for k, name in enumerate(names))
+    if isinstance(ids, str) or not isinstance(ids, Sequence) or not all(isinstance(i, str) and i for i in ids):
+        raise TypeError(f"component_ids must be a sequence of non-empty strings, got {ids!r}")
+    if len(ids) != len(tasks):
+        raise ValueError(f"component_ids must have one id per task ({len(tasks)}), got {len(ids)}")
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"component_ids must be unique, got {list(ids)}")
+    return tuple(ids)
 
 
 def _take(value: object, index: NDArray[np.int64], batch_size: int) -> object:

@@ -283,6 +283,18 @@ class Task(ABC):
     def score(self, outputs: NDArray[np.floating], batch: TrialBatch) -> NDArray[np.float64]:
         """``outputs (T, B, n_out)`` -> ``(B,)`` 1.0 for a correct trial, 0.0 for a wrong one."""
 
+    def score_trials(
+        self, outputs: NDArray[np.floating], batch: TrialBatch, index: NDArray[np.integer]
+    ) -> NDArray[np.float64]:
+        """:meth:`score` of trials ``index`` of ``batch`` (a batch that may hold other tasks' trials, as a
+        per-trial :class:`~mtrnn.envs.multitask.MultiTask` batch does): ``outputs (T, B, n_out)`` -> ``(len(index),)``.
+
+        The default scores ``batch.select(index, signals=False)`` (no copy of inputs, targets or mask) with the
+        outputs of those trials; tasks that read less (Yang's read the last step) override it.
+        """
+        sub = batch.select(index, signals=False)
+        return self.score(np.asarray(outputs)[: sub.n_steps, index], sub)
+
     @abstractmethod
     def decision_start(self, batch: TrialBatch) -> NDArray[np.int64]:
         """``(B,)`` first step of each trial's decision period (responding earlier breaks fixation)."""

@@ -309,11 +309,24 @@ class Yang19Task(PeriodTask):
                 f"outputs must have shape (T={batch.n_steps}, B={batch.batch_size}, "
                 f"n_out={self.n_outputs}), got {outputs.shape}"
             )
-        last = batch.last_step_values(outputs)
+        return self._get_perf(batch.last_step_values(outputs), batch.conditions["go"], batch.conditions["response"])
+
+    def score_trials(
+        self, outputs: NDArray[np.floating], batch: TrialBatch, index: NDArray[np.integer]
+    ) -> NDArray[np.float64]:
+        """:meth:`score` of trials ``index`` of ``batch``: reads their last steps only (no copy of the batch)."""
+        index = np.asarray(index)
+        last = np.asarray(outputs)[batch.lengths[index] - 1, index]
+        go = np.asarray(batch.conditions["go"])[index]
+        return self._get_perf(last, go, np.asarray(batch.conditions["response"])[index])
+
+    def _get_perf(
+        self, last: NDArray[np.floating], go: NDArray[np.bool_], response: NDArray[np.floating]
+    ) -> NDArray[np.float64]:
+        """Yang's ``get_perf`` on last-step outputs ``(B, n_out)``, go flags and response directions ``(B,)``."""
         fixating = last[:, 0] > 0.5
-        close = circular_distance(self.ring.decode(last[:, 1:]), batch.conditions["response"]) < CORRECT_ANGLE
-        go = np.asarray(batch.conditions["go"], dtype=bool)
-        return np.where(go, close & ~fixating, fixating).astype(np.float64)
+        close = circular_distance(self.ring.decode(last[:, 1:]), response) < CORRECT_ANGLE
+        return np.where(np.asarray(go, dtype=bool), close & ~fixating, fixating).astype(np.float64)
 
     def correct_actions(self, batch: TrialBatch) -> NDArray[np.bool_]:
         """``(B, 33)``: on go trials the ring units within 0.2π of the response, on no-go trials only 0 (fixate).

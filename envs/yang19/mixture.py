@@ -127,7 +127,13 @@ class Yang19Mixture(MultiTask):
             )
             for r in chosen
         ]
-        super().__init__(tasks, weights, rule_inputs=False, mix_within_batch=mix_within_batch)
+        super().__init__(
+            tasks,
+            weights,
+            rule_inputs=False,
+            mix_within_batch=mix_within_batch,
+            component_ids=[r.env_id for r in chosen],
+        )
         self.rules: tuple[Rule, ...] = chosen
         self.ring = ring
         self.rule_units = units
