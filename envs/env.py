@@ -1,7 +1,8 @@
 """`TrialEnv`: a Gymnasium environment that plays the trials of a :class:`~mtrnn.envs.task.Task`.
 
-Each trial is the batch of one that ``task.sample_batch(1, self.np_random)`` builds, so a seeded episode and
-the batch of one built from a generator seeded the same way hold exactly the same trial.
+Trials are drawn in chunks (``task.sample_batch(chunk_size, rng, noise=False)``) and played from views into the
+chunk; input noise is drawn per played step from a second generator. A trial start therefore costs a fraction of
+one batch, which is what keeps a fixation-breaking random agent (one or two steps per trial) fast.
 """
 
 from __future__ import annotations
@@ -16,9 +17,21 @@ from gymnasium.core import Env
 from numpy.typing import NDArray
 
 from mtrnn.envs.batch import TrialBatch
+from mtrnn.envs.multitask import MultiTask
 from mtrnn.envs.task import Task
 
-__all__ = ["TrialEnv"]
+__all__ = ["DEFAULT_CHUNK_SIZE", "NOISE_BLOCK_ROWS", "NOISE_CLIP", "RenderMode", "TrialEnv", "draw_chunk"]
+
+#: Trials drawn per chunk by default (one ``sample_batch`` call).
+DEFAULT_CHUNK_SIZE = 64
+#: Rows of input noise drawn per call of the noise generator.
+NOISE_BLOCK_ROWS = 256
+#: Standard normal draws are clipped to ``±NOISE_CLIP`` (so every observation lies in the observation space).
+NOISE_CLIP = 8.0
+
+#: The render modes the env supports (gymnasium's convention: strings in ``metadata["render_modes"]``).
+RenderMode = str
+_RENDER_MODES = ("rgb_array",)
 
 
 def _check_reward(name: str, value: object) -> float:
@@ -29,14 +42,63 @@ def _check_reward(name: str, value: object) -> float:
     return float(value)
 
 
+def _check_flag(name: str, value: object) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool (True or False), got {value!r} ({type(value).__name__})")
+    return bool(value)
+
+
+def _check_chunk_size(value: object) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"chunk_size must be an int >= 1, got {value!r} ({type(value).__name__})")
+    if value < 1:
+        raise ValueError(f"chunk_size must be an int >= 1, got {value}")
+    return int(value)
+
+
+def draw_chunk(task: Task, size: int, rng: np.random.Generator) -> TrialBatch:
+    """The next chunk of ``size`` noise-free trials the env plays, drawn from ``rng``.
+
+    ``task.sample_batch(size, rng, noise=False)``; for a :class:`~mtrnn.envs.multitask.MultiTask` that draws one
+    rule per batch, the rules are first drawn per trial (``rng.choice(n_rules, size, p=weights)``) and passed as
+    ``conditions={"rule": ...}``, so that consecutive episodes do not share a rule.
+    """
+    if isinstance(task, MultiTask) and not task.mix_within_batch:
+        rules = rng.choice(task.n_rules, size=size, p=task.weights)
+        return task.sample_batch(size, rng, conditions={"rule": rules}, noise=False)
+    return task.sample_batch(size, rng, noise=False)
+
+
 class TrialEnv(Env[NDArray[np.float32], np.int64]):
     """Play a task's trials one step at a time.
 
     ## Episodes
-    By default one trial is one episode: ``reset`` draws a trial and the episode terminates at the trial's end
-    (a decision, an abort, or its last step). With ``streaming=True`` trials follow each other back to back
-    (neurogym style): the episode never terminates by itself, ``info["new_trial"]`` marks the step that ended
-    a trial, and the observation returned on that step is the first of the next trial.
+    By default one trial is one episode: ``reset`` starts a trial and the episode terminates at the trial's end
+    (a decision, an abort, or its last step) with ``terminated=True, truncated=False``. There is no time limit:
+    the env ends its own trials, whatever ``dt`` or ``timing`` the task was built with. With ``streaming=True``
+    trials follow each other back to back (neurogym style): the episode never terminates by itself (wrap it in
+    ``gymnasium.wrappers.TimeLimit`` or pass ``max_episode_steps=`` to ``gym.make`` for finite episodes),
+    ``info["new_trial"]`` marks the step that ended a trial, and the observation returned on that step is the
+    first of the next trial. ``step`` after a terminated episode (or before ``reset``) raises ``RuntimeError``.
+
+    ## Seeding contract
+    After ``reset(seed=s)``, trials come from the generator ``rng = np.random.default_rng(s)`` (the env's
+    ``np_random``) in chunks of ``chunk_size`` trials, ``chunk_j = draw_chunk(task, chunk_size, rng)`` for
+    ``j = 0, 1, …`` (that is ``task.sample_batch(chunk_size, rng, noise=False)``; a one-rule-per-batch
+    :class:`~mtrnn.envs.multitask.MultiTask` first draws each trial's rule). The ``k``-th trial played since
+    ``reset(seed=s)`` (``k = 0`` for the trial that reset starts; episodic or streaming alike, later resets
+    without a seed continue the stream) is trial ``k % chunk_size`` of ``chunk_{k // chunk_size}``.
+
+    Input noise of std ``task.input_noise_std`` is drawn per observation from a second generator,
+    ``np.random.default_rng(np.random.SeedSequence(s).spawn(1)[0])``: the ``n``-th observation returned since
+    ``reset(seed=s)`` (``n = 0`` for reset's) is the trial's noise-free input at that step plus
+    ``clip(z_n, -8, 8) * float32(std)``, where ``z_n`` is row ``n`` of that generator's float32
+    ``standard_normal`` stream of ``n_in``-wide rows (drawn in blocks of 256 rows). (Clipping at 8 std keeps
+    observations inside the observation space; it changes a draw with probability ~1e-15.)
+
+    ``reset(options={"conditions": {...}})`` and ``new_trial(conditions)`` play a batch of one,
+    ``task.sample_batch(1, rng, conditions, noise=False)``, drawn at that moment; the stream then continues with
+    a fresh chunk.
 
     ## Rewards
     Action 0 is "fixate", action ``k`` is choice ``k``. Before the decision period, a non-zero action on a
@@ -45,12 +107,18 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
     correct action, ``wrong_reward`` otherwise; the trial ends. A trial whose correct answer is to withhold
     (no-go) pays ``correct_reward`` at its last step if the agent never responded. Steps inside grace windows
     (and any step the task does not check) neither reward nor punish. This is the rule
-    :func:`mtrnn.envs.scoring.decision_outcome` applies to whole batches.
+    :func:`mtrnn.envs.scoring.decision_outcome` applies to whole batches. An action outside ``action_space``
+    raises ``ValueError``.
 
     ## Info
     ``gt`` (the correct action at this step), ``period`` (the period's name), ``new_trial`` (this step ended
     the trial) and, when it did, ``performance`` (1.0 correct, 0.0 wrong); in streaming mode also ``trial``
     (the next trial's conditions), as neurogym does.
+
+    ## Rendering
+    ``render_mode="rgb_array"``: ``render()`` returns an ``(H, W, 3)`` uint8 picture of the current trial
+    (:func:`mtrnn.envs.plotting.plot_trial`: noise-free inputs, targets, mask and periods, with a line at the
+    current step).
 
     ## neurogym compatibility
     The env carries neurogym's surface: ``dt``, ``timing``, ``new_trial()``, ``ob``, ``gt``, ``start_ind``,
@@ -66,10 +134,13 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         correct_reward: reward for a correct decision (or a correct withhold).
         wrong_reward: reward for a wrong decision.
         abort_on_break: end the trial when fixation is broken.
+        chunk_size: trials drawn per ``sample_batch`` call (part of the seeding contract).
+        render_mode: None or ``"rgb_array"``.
         **task_kwargs: arguments of the task class (e.g. ``dt``, ``n_locations``).
     """
 
-    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012
+    #: ``render_fps`` is set per instance to ``1000 / dt`` (one frame per step in real time).
+    metadata: dict[str, Any] = {"render_modes": list(_RENDER_MODES), "render_fps": 50}  # noqa: RUF012
 
     def __init__(
         self,
@@ -80,8 +151,18 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         correct_reward: float = 1.0,
         wrong_reward: float = 0.0,
         abort_on_break: bool = True,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        render_mode: RenderMode | None = None,
         **task_kwargs: Any,
     ) -> None:
+        if render_mode is not None and render_mode not in _RENDER_MODES:
+            raise ValueError(f"render_mode must be None or one of {list(_RENDER_MODES)}, got {render_mode!r}")
+        self.streaming = _check_flag("streaming", streaming)
+        self.abort_on_break = _check_flag("abort_on_break", abort_on_break)
+        self.fixation_penalty = _check_reward("fixation_penalty", fixation_penalty)
+        self.correct_reward = _check_reward("correct_reward", correct_reward)
+        self.wrong_reward = _check_reward("wrong_reward", wrong_reward)
+        self.chunk_size = _check_chunk_size(chunk_size)
         if isinstance(task, type) and issubclass(task, Task):
             task = task(**task_kwargs)
         elif not isinstance(task, Task):
@@ -89,16 +170,24 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         elif task_kwargs:
             raise TypeError(f"task_kwargs {sorted(task_kwargs)} given with a Task instance; build the task with them")
         self.task: Task = task
-        self.streaming = bool(streaming)
-        self.fixation_penalty = _check_reward("fixation_penalty", fixation_penalty)
-        self.correct_reward = _check_reward("correct_reward", correct_reward)
-        self.wrong_reward = _check_reward("wrong_reward", wrong_reward)
-        self.abort_on_break = bool(abort_on_break)
+        self.render_mode = render_mode
+        self.metadata = {**type(self).metadata, "render_fps": 1000.0 / float(task.dt)}
         low, high = task.observation_bounds
         self.observation_space = spaces.Box(low, high, shape=(task.n_inputs,), dtype=np.float32)
         self.action_space = spaces.Discrete(task.n_actions)
-        self.trial: TrialBatch | None = None
+        self._n_actions = int(task.n_actions)
+        self._noise_rng: np.random.Generator | None = None
+        self._noise_block = np.empty((0, task.n_inputs), dtype=np.float32)
+        self._noise_at = 0
+        self._noise_std = np.float32(0.0)
+        self._chunk: TrialBatch | None = None
+        self._next = 0
+        self._i = 0
+        self._t = 0
+        self._length = 0
+        self._broke = False
         self._done = True
+        self._trial_cache: TrialBatch | None = None
 
     # ------------------------------------------------------------------ neurogym's surface
     @property
@@ -113,64 +202,73 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
 
     @property
     def ob(self) -> NDArray[np.float32]:
-        """``(T, n_in)`` observations of the current trial."""
-        return self._obs
+        """``(T, n_in)`` noise-free observations of the current trial (a read-only view)."""
+        view = self._inputs[: self._length, self._i]
+        view.flags.writeable = False
+        return view
 
     @property
     def gt(self) -> NDArray[np.int64]:
         """``(T,)`` correct action at each step of the current trial."""
-        return self._gt
+        return self._labels[: self._length, self._i]
 
     @property
     def start_ind(self) -> dict[str, int]:
         """First step of each period of the current trial."""
-        return {k: int(v[0][0]) for k, v in self._periods.items()}
+        return {k: int(v[0][self._i]) for k, v in self._require_chunk().periods.items()}
 
     @property
     def end_ind(self) -> dict[str, int]:
         """One past the last step of each period of the current trial."""
-        return {k: int(v[1][0]) for k, v in self._periods.items()}
+        return {k: int(v[1][self._i]) for k, v in self._require_chunk().periods.items()}
 
     @property
     def rng(self) -> np.random.Generator:
-        """The env's one random generator, ``self.np_random`` (neurogym's wrappers draw from ``env.rng``).
+        """The env's trial generator, ``self.np_random`` (neurogym's wrappers draw from ``env.rng``).
 
         ``reset(seed=...)`` reseeds it, so a seeded reset also fixes what such wrappers draw (e.g. the noise of
         ``neurogym.wrappers.Noise``).
         """
         return self.np_random
 
+    @property
+    def trial(self) -> TrialBatch | None:
+        """The current trial as a noise-free :class:`TrialBatch` of one (None before the first reset)."""
+        if self._chunk is None:
+            return None
+        if self._trial_cache is None:
+            self._trial_cache = self._chunk.select(np.array([self._i]))
+        return self._trial_cache
+
     def new_trial(self, conditions: Mapping[str, object] | None = None) -> dict[str, Any]:
-        """Draw the next trial from ``self.np_random`` and start it; returns its conditions (scalars)."""
-        batch = self.task.sample_batch(1, self.np_random, conditions=conditions)
-        self.trial = batch
-        length = int(batch.lengths[0])
-        self._obs = batch.inputs[:length, 0]
-        # one private row per step: step() hands each out once, so a wrapper may modify it in place
-        self._rows = list(self._obs.copy())
-        self._gt = batch.labels[:length, 0]
-        self._periods = batch.periods
-        self._labels = self._gt.tolist()
-        self._checked = (batch.mask[:length, 0] > 0).any(axis=1).tolist()
-        self._decision_start = int(self.task.decision_start(batch)[0])
-        self._correct = self.task.correct_actions(batch)[0].tolist()
-        period_at: list[str] = [""] * length
-        for name, (start, stop) in batch.periods.items():
-            first, last = int(start[0]), min(int(stop[0]), length)
-            if last > first:
-                period_at[first:last] = [name] * (last - first)
-        self._period_at = period_at
-        self._length = length
+        """Start the next trial of the stream (or, with ``conditions``, a batch of one drawn now).
+
+        Returns the trial's conditions as scalars.
+        """
+        if conditions is not None:
+            self._load(self.task.sample_batch(1, self.np_random, conditions=conditions, noise=False))
+        elif self._chunk is None or self._next >= self._chunk_len:
+            self._load(draw_chunk(self.task, self.chunk_size, self.np_random))
+        i = self._next
+        self._next = i + 1
+        self._i = i
+        self._length = self._lengths[i]
+        self._decision = self._decisions[i]
+        self._gt_now = self._gt_rows[i]
+        self._period_now = self._period_rows[i]
+        self._checked_now = self._checked_rows[i]
+        self._correct_now = self._correct_rows[i]
         self._t = 0
         self._broke = False
         self._done = False
-        return {k: np.asarray(v)[0].item() for k, v in batch.conditions.items()}
+        self._trial_cache = None
+        return {key: values[i] for key, values in self._conditions.items()}
 
     # ------------------------------------------------------------------ gymnasium API
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[NDArray[np.float32], dict[str, Any]]:
-        """Start a new trial.
+        """Start a new trial (see the seeding contract in the class docstring).
 
         Options:
             ``"conditions"``: fixes the trial's conditions (see :meth:`Task.sample_batch`).
@@ -179,53 +277,146 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
             returned, so that the wrapper's changes apply to the first observation too, as in neurogym.
         """
         super().reset(seed=seed)
+        if seed is not None or self._noise_rng is None:
+            self._start_streams()
         options = options or {}
         trial = self.new_trial(options.get("conditions"))
         step_fn = options.get("step_fn")
         if step_fn is not None:
             observation = step_fn(0)[0]
             t = min(self._t, self._length - 1)
-            return observation, {"gt": self._labels[t], "period": self._period_at[t], "trial": trial}
-        return self._rows[0], {"gt": self._labels[0], "period": self._period_at[0], "trial": trial}
+            return observation, {"gt": self._gt_now[t], "period": self._period(t), "trial": trial}
+        return self._observe(0), {"gt": self._gt_now[0], "period": self._period(0), "trial": trial}
 
     def step(self, action: int | np.integer) -> tuple[NDArray[np.float32], float, bool, bool, dict[str, Any]]:
+        """Take ``action`` (0 = fixate, ``k`` = choice ``k``) at the current step; see the class docstring."""
+        if type(action) is not int or not 0 <= action < self._n_actions:
+            action = self._check_action(action)
         if self._done:
-            raise RuntimeError("step() called after the episode terminated; call reset() first")
+            raise RuntimeError("step() called after the episode terminated (or before reset()); call reset() first")
         t = self._t
-        action = int(action)
         reward = 0.0
         end = False
         performance = 0.0
-        if action and self._checked[t]:
-            if t < self._decision_start:
+        if action and self._checked_now[t]:
+            if t < self._decision:
                 reward = self.fixation_penalty
                 self._broke = True
                 end = self.abort_on_break
             else:
                 end = True
-                if self._correct[action] and not self._broke:
+                if self._correct_now[action] and not self._broke:
                     reward, performance = self.correct_reward, 1.0
                 else:
                     reward = self.wrong_reward
+        info = {"gt": self._gt_now[t], "period": self._names[self._period_now[t]], "new_trial": end}
         t += 1
-        info: dict[str, Any]
-        if not end and t >= self._length:
-            end = True
-            if self._correct[0] and not self._broke:
-                reward, performance = self.correct_reward, 1.0
         if not end:
-            self._t = t
-            info = {"gt": self._labels[t - 1], "period": self._period_at[t - 1], "new_trial": False}
-            return self._rows[t], reward, False, False, info
-        info = {
-            "gt": self._labels[t - 1],
-            "period": self._period_at[t - 1],
-            "new_trial": True,
-            "performance": performance,
-        }
+            if t < self._length:
+                self._t = t
+                return self._observe(t), reward, False, False, info
+            info["new_trial"] = True
+            if self._correct_now[0] and not self._broke:
+                reward, performance = self.correct_reward, 1.0
+        info["performance"] = performance
         if self.streaming:
             info["trial"] = self.new_trial()
-            return self._rows[0], reward, False, False, info
+            return self._observe(0), reward, False, False, info
         self._t = t
         self._done = True
-        return self._rows[t - 1].copy(), reward, True, False, info
+        return self._observe(t - 1), reward, True, False, info
+
+    def render(self) -> NDArray[np.uint8] | None:  # type: ignore[override]
+        """``render_mode="rgb_array"``: an ``(H, W, 3)`` uint8 picture of the current trial; else None."""
+        if self.render_mode is None:
+            return None
+        trial = self.trial
+        if trial is None:
+            raise RuntimeError("render() called before reset(); call reset() first")
+        import matplotlib.pyplot as plt
+
+        from mtrnn.envs.plotting import plot_trial
+
+        name = self.spec.id if self.spec is not None else self.task.name
+        title = f"{name}: step {self._t} of {self._length}"
+        fig = plot_trial(trial, 0, input_names=self.task.input_names, output_names=self.task.output_names, title=title)
+        try:
+            for ax in fig.axes[:3]:
+                ax.axvline((self._t + 0.5) * self.dt, color="tab:red", lw=1.5)
+            fig.canvas.draw()
+            return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+        finally:
+            plt.close(fig)
+
+    # ------------------------------------------------------------------ internals
+    def _check_action(self, action: object) -> int:
+        """``action`` as an int in ``[0, n_actions)``, else ValueError naming the action and the space."""
+        if isinstance(action, np.ndarray) and action.shape == () and np.issubdtype(action.dtype, np.integer):
+            action = action.item()
+        if isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)):
+            raise ValueError(
+                f"action must be an int in {self.action_space} (0 <= action < {self._n_actions}), "
+                f"got {action!r} of type {type(action).__name__}"
+            )
+        if not 0 <= action < self._n_actions:
+            raise ValueError(f"action must lie in {self.action_space} (0 <= action < {self._n_actions}), got {action}")
+        return int(action)
+
+    def _start_streams(self) -> None:
+        """Restart the trial stream and the noise stream from the env's (just seeded) ``np_random``."""
+        child = self.np_random.bit_generator.seed_seq.spawn(1)[0]  # type: ignore[attr-defined]
+        self._noise_rng = np.random.default_rng(child)
+        self._noise_block = self._noise_block[:0]
+        self._noise_at = 0
+        self._chunk = None
+        self._next = 0
+
+    def _require_chunk(self) -> TrialBatch:
+        if self._chunk is None:
+            raise RuntimeError("no trial yet: call reset() first")
+        return self._chunk
+
+    def _load(self, chunk: TrialBatch) -> None:
+        """Make ``chunk`` the batch the next trials are played from."""
+        self._chunk = chunk
+        self._chunk_len = chunk.batch_size
+        self._next = 0
+        # per-trial Python lists: what step() reads costs one list lookup
+        self._inputs = chunk.inputs
+        self._labels = chunk.labels
+        self._lengths = chunk.lengths.tolist()
+        self._decisions = np.asarray(self.task.decision_start(chunk)).tolist()
+        self._correct_rows = np.asarray(self.task.correct_actions(chunk), dtype=bool).tolist()
+        self._gt_rows = chunk.labels.T.tolist()
+        self._checked_rows = (chunk.mask > 0).any(axis=2).T.tolist()
+        self._conditions = {key: np.asarray(value).tolist() for key, value in chunk.conditions.items()}
+        self._noise_std = np.float32(0.0 if chunk.noise_added else chunk.input_noise_std)
+        # the period of every step: index into self._names (periods laid out as [start, stop) per trial)
+        self._names = (*chunk.periods, "")
+        index = np.full((chunk.n_steps, chunk.batch_size), len(chunk.periods), dtype=np.int8)
+        time = np.arange(chunk.n_steps)[:, None]
+        for k, (start, stop) in reversed(list(enumerate(chunk.periods.values()))):
+            index[(time >= start) & (time < stop)] = k
+        self._period_rows = index.T.tolist()
+
+    def _period(self, t: int) -> str:
+        return self._names[self._period_now[t]]
+
+    def _observe(self, t: int) -> NDArray[np.float32]:
+        """A fresh observation: step ``t`` of the current trial plus the next row of input noise."""
+        row = self._inputs[t, self._i]
+        if not self._noise_std:
+            return row.copy()
+        at = self._noise_at
+        if at >= len(self._noise_block):
+            self._refill_noise()
+            at = 0
+        self._noise_at = at + 1
+        return row + self._noise_block[at]
+
+    def _refill_noise(self) -> None:
+        assert self._noise_rng is not None
+        block = self._noise_rng.standard_normal((NOISE_BLOCK_ROWS, self.task.n_inputs), dtype=np.float32)
+        np.clip(block, -NOISE_CLIP, NOISE_CLIP, out=block)
+        block *= self._noise_std
+        self._noise_block = block

@@ -23,14 +23,14 @@ def _make_in_fresh_interpreter(env_id: str) -> subprocess.CompletedProcess:
 def test_module_prefix_imports_and_registers_on_any_gymnasium() -> None:
     result = _make_in_fresh_interpreter("mtrnn.envs:mtrnn/DelayAnti-v0")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["TrialEnv", "DelayAnti"]
+    assert result.stdout.split() == ["DelayAntiEnv", "DelayAnti"]
 
 
 def test_plain_id_without_import_follows_the_gymnasium_line() -> None:
     result = _make_in_fresh_interpreter("mtrnn/Yang19-DelayAnti-v0")
     if PLUGINS_LOADED_AT_IMPORT:
         assert result.returncode == 0, result.stderr
-        assert result.stdout.split()[0] == "TrialEnv"
+        assert result.stdout.split()[0] == "Yang19DelayAntiEnv"
     else:
         assert result.returncode != 0
         assert "mtrnn" in result.stderr

@@ -1,0 +1,132 @@
+"""The seeding contract of ``TrialEnv`` (see its docstring), for every id, episodic and streaming.
+
+After ``reset(seed=s)`` the k-th trial played is trial ``k % C`` of the ``k // C``-th chunk
+``draw_chunk(task, C, default_rng(s))``; the n-th observation returned is that trial's noise-free input at that
+step plus ``clip(z_n, -8, 8) * std`` with ``z`` the float32 standard normal rows of
+``default_rng(SeedSequence(s).spawn(1)[0])``.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import mtrnn.envs  # noqa: F401  (registers the ids)
+from mtrnn.envs import TrialEnv
+from mtrnn.envs.env import NOISE_CLIP, draw_chunk
+from mtrnn.envs.gym_envs import load_entry_point
+from mtrnn.envs.registry import ENV_SPECS
+
+TRIAL_IDS = [entry.id for entry in ENV_SPECS if issubclass(load_entry_point(entry.entry_point), TrialEnv)]
+CHUNK = 3
+TRIALS = 7  # three chunks
+
+
+def _expected(env: TrialEnv, seed: int, n_rows: int) -> tuple[list, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    trials = []
+    for _ in range(-(-TRIALS // CHUNK)):
+        chunk = draw_chunk(env.task, CHUNK, rng)
+        trials += [chunk.select(np.array([b])) for b in range(CHUNK)]
+    noise_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
+    z = noise_rng.standard_normal((n_rows, env.task.n_inputs), dtype=np.float32)
+    noise = np.clip(z, -NOISE_CLIP, NOISE_CLIP) * np.float32(env.task.input_noise_std)
+    return trials[:TRIALS], noise
+
+
+def _policy(t: int, trial_index: int) -> int:
+    """Fixate through even trials, respond with 1 at step 3 of odd ones (an abort or an early answer)."""
+    return 1 if trial_index % 2 and t == 3 else 0
+
+
+@pytest.mark.parametrize("env_id", TRIAL_IDS)
+@pytest.mark.parametrize("streaming", [False, True], ids=["episodic", "streaming"])
+def test_kth_trial_and_nth_noise_row_follow_the_contract(env_id: str, streaming: bool) -> None:
+    env = gym.make(env_id, chunk_size=CHUNK, streaming=streaming).unwrapped
+    assert isinstance(env, TrialEnv)
+    seed = 11
+    obs, info = env.reset(seed=seed)
+    played: list[list[np.ndarray]] = [[obs]]
+    gts: list[list[int]] = [[]]
+    terminal = []
+    k, t = 0, 0
+    while k < TRIALS:
+        obs, _, terminated, _, info = env.step(_policy(t, k))
+        gts[k].append(info["gt"])
+        t += 1
+        if info["new_trial"]:
+            k, t = k + 1, 0
+            if streaming:
+                played.append([obs])
+            else:
+                assert terminated
+                terminal.append(obs)
+                obs, _ = env.reset()
+                played.append([obs])
+            gts.append([])
+        else:
+            played[k].append(obs)
+    n_rows = sum(len(p) for p in played) + len(terminal)
+    trials, noise = _expected(env, seed, n_rows)
+    row = 0
+    for k in range(TRIALS):
+        trial = trials[k]
+        clean = trial.inputs[:, 0]
+        for step, observation in enumerate(played[k]):
+            np.testing.assert_array_equal(observation, clean[step] + noise[row])
+            row += 1
+        np.testing.assert_array_equal(gts[k], trial.labels[: len(gts[k]), 0])
+        if not streaming:
+            np.testing.assert_array_equal(terminal[k], clean[len(played[k]) - 1] + noise[row])
+            row += 1
+
+
+@pytest.mark.parametrize("env_id", TRIAL_IDS)
+def test_same_seed_same_rewards_and_other_seed_other_trials(env_id: str) -> None:
+    def run(seed: int) -> tuple[np.ndarray, list[float]]:
+        env = gym.make(env_id).unwrapped
+        env.reset(seed=seed)
+        env.action_space.seed(seed)
+        observations, rewards = [], []
+        for _ in range(150):
+            obs, reward, terminated, _, _ = env.step(env.action_space.sample())
+            observations.append(obs)
+            rewards.append(reward)
+            if terminated:
+                env.reset()
+        return np.stack(observations), rewards
+
+    first, again, other = run(4), run(4), run(5)
+    np.testing.assert_array_equal(first[0], again[0])
+    assert first[1] == again[1]
+    assert not np.array_equal(first[0], other[0])
+
+
+def test_conditions_reset_plays_a_batch_of_one_then_a_fresh_chunk() -> None:
+    env = gym.make("mtrnn/DelayAnti-v0", chunk_size=4, input_noise_std=0.0).unwrapped
+    env.reset(seed=2)
+    obs, info = env.reset(options={"conditions": {"location": 5}})
+    assert info["trial"]["location"] == 5
+    rng = np.random.default_rng(2)
+    draw_chunk(env.task, 4, rng)  # the stream's first chunk (its trial 0 was played)
+    single = env.task.sample_batch(1, rng, conditions={"location": 5}, noise=False)
+    np.testing.assert_array_equal(env.ob, single.inputs[:, 0])
+    fresh = draw_chunk(env.task, 4, rng)
+    obs, _ = env.reset()
+    np.testing.assert_array_equal(obs, fresh.inputs[0, 0])
+
+
+def test_trial_and_neurogym_surface_describe_the_current_trial() -> None:
+    env = gym.make("mtrnn/Yang19-DelayAnti-v0", chunk_size=5).unwrapped
+    env.reset(seed=0)
+    for _ in range(3):
+        env.reset()
+    chunk = draw_chunk(env.task, 5, np.random.default_rng(0))
+    trial = env.trial
+    assert trial is not None and trial.batch_size == 1
+    length = int(chunk.lengths[3])
+    np.testing.assert_array_equal(trial.inputs[:, 0], chunk.inputs[:length, 3])
+    np.testing.assert_array_equal(env.gt, chunk.labels[:length, 3])
+    assert env.start_ind == {name: int(start[3]) for name, (start, _) in chunk.periods.items()}
+    assert not env.ob.flags.writeable
