@@ -4,6 +4,7 @@ supervised trainer (``mtrnn-train``) with its run directories."""
 from mtrnn.agents.callbacks import Callback, ProgressBar, TrainState
 from mtrnn.agents.cells import LeakyRNNCell, RecurrentCell, TorchGRUCell, TorchLSTMCell
 from mtrnn.agents.config import Loss, Optimizer, TrainConfig
+from mtrnn.agents.evaluation import evaluate
 from mtrnn.agents.networks import (
     Activation,
     Architecture,
@@ -39,6 +40,7 @@ __all__ = [
     "Trainer",
     "TrainingDiverged",
     "build_network",
+    "evaluate",
     "load_agent",
     "load_config",
     "train",

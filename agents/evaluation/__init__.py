@@ -32,7 +32,7 @@ from mtrnn.agents.evaluation.results import (
     wilson_interval,
 )
 from mtrnn.agents.evaluation.specs import AgentSpec, SpecKind, run_dir_factory
-from mtrnn.agents.evaluation.testsets import FIRST_SEEDS, TEST_PROTOCOL, TRIALS_PER_TASK, TestSet, test_set
+from mtrnn.agents.evaluation.testsets import FIRST_SEEDS, TEST_PROTOCOL, TRIALS_PER_TASK, TestSet, frozen_test_set
 
 __all__ = [
     "FIRST_SEEDS",
@@ -63,10 +63,10 @@ __all__ = [
     "evaluate",
     "evaluate_isolated",
     "evaluate_task",
+    "frozen_test_set",
     "load_results",
     "mtrnn_version",
     "run_dir_factory",
     "save_results",
-    "test_set",
     "wilson_interval",
 ]

@@ -41,7 +41,7 @@ from mtrnn.agents.evaluation.results import (
     TaskResult,
 )
 from mtrnn.agents.evaluation.specs import AgentSpec
-from mtrnn.agents.evaluation.testsets import TEST_PROTOCOL, TestSet, test_set
+from mtrnn.agents.evaluation.testsets import TEST_PROTOCOL, TestSet, frozen_test_set
 from mtrnn.envs import ENV_SPECS, MultiTask, Task, TrialBatch, decision_outcome, make_task
 
 __all__ = ["AgentError", "Playback", "evaluate", "evaluate_task", "mtrnn_version"]
@@ -192,7 +192,7 @@ def evaluate_task(
     """
     if playback is not None and not isinstance(playback, Playback):
         raise TypeError(f"playback must be a Playback ({[p.value for p in Playback]}) or None, got {playback!r}")
-    test = test_set(env_id, n_trials)
+    test = frozen_test_set(env_id, n_trials)
     start = time.perf_counter()
     kind: AgentKind | None = None
     try:
@@ -280,7 +280,7 @@ def evaluate(
     if not ids:
         raise ValueError("env_ids must name at least one registered id")
     for env_id in ids:
-        test_set(env_id, n_trials)  # validates the id and n_trials up front
+        frozen_test_set(env_id, n_trials)  # validates the id and n_trials up front
     spec: AgentSpec | None = None
     if isinstance(agent, (str, os.PathLike)):
         spec = AgentSpec.parse(os.fspath(agent))
@@ -321,7 +321,7 @@ def evaluate(
     names: list[tuple[str, str]] = []
     for env_id in tqdm(ids, desc="evaluate", disable=not progress):
         if spec is not None and factory is None:
-            test = test_set(env_id, n_trials)
+            test = frozen_test_set(env_id, n_trials)
             results.append(TaskResult(env_id, Status.FAILED, None, test.n_trials, test.first_seed, error=load_error))
             continue
         built: object = agent
@@ -329,7 +329,7 @@ def evaluate(
             try:
                 built = factory(**_dims(env_id))
             except Exception as error:
-                test = test_set(env_id, n_trials)
+                test = frozen_test_set(env_id, n_trials)
                 results.append(
                     TaskResult(
                         env_id,

@@ -1,14 +1,14 @@
-"""Third-party agents in their own process, one process per task, with a time and a memory limit.
+"""Third-party agents in their own process, with a time limit per task and a memory limit.
 
-The parent writes a job file and starts ``python -m mtrnn.agents.evaluation.isolation JOBDIR``. The worker
-imports mtrnn, caps its address space with ``resource.setrlimit(RLIMIT_AS)`` at its own footprint plus
-``Limits.memory_mb``, signals that it is ready, then imports the agent's code, builds the agent for the task,
-plays the frozen test set and writes its :class:`TaskResult`. The parent allows ``Limits.startup_s`` for the
-worker's own start and ``Limits.time_s`` for everything the agent does (import, factory, evaluation); a worker
-that runs over is killed (its whole process group). An exception, a hang, a crash of the interpreter, an
-out-of-memory error, a wrong output shape or NaNs become a FAILED result for that task with the reason; the
-other tasks and agents are not affected (nothing is shared between workers).
-"""
+Each agent gets a worker process of its own (``python -m mtrnn.agents.evaluation.isolation JOBDIR``; nothing is
+shared with the caller or with other agents). The worker imports mtrnn, caps its address space with
+``resource.setrlimit(RLIMIT_AS)`` at its own footprint plus ``Limits.memory_mb``, signals that it is ready, then
+plays the tasks in order: it imports the agent's code (on the first task), calls the factory, plays the frozen
+test set and writes that task's :class:`TaskResult`. The parent allows ``Limits.startup_s`` for the worker's own
+start and ``Limits.time_s`` per task for everything the agent does; a worker that runs over is killed (its whole
+process group) and a fresh worker takes the remaining tasks, as after a crash. An exception, a hang, a crash of
+the interpreter, an out-of-memory error, a wrong output shape or NaNs become a FAILED result for that task with
+the reason; the other tasks go on."""
 
 from __future__ import annotations
 
@@ -35,11 +35,11 @@ from mtrnn.agents.evaluation.results import (
     TaskResult,
 )
 from mtrnn.agents.evaluation.specs import AgentSpec
-from mtrnn.agents.evaluation.testsets import TEST_PROTOCOL, test_set
+from mtrnn.agents.evaluation.testsets import TEST_PROTOCOL, frozen_test_set
 
 __all__ = ["Limits", "evaluate_isolated", "run_worker"]
 
-_JOB, _READY, _RESULT, _LOG = "job.json", "ready", "result.json", "worker.log"
+_JOB, _READY, _STARTED, _RESULT, _LOG = "job.json", "ready", "started-{}", "result-{}.json", "worker.log"
 _POLL_S = 0.02
 
 
@@ -101,23 +101,25 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
     process.wait()
 
 
-def _run_one(
-    spec: AgentSpec, env_id: str, limits: Limits, n_trials: int | None, playback: str | None
-) -> tuple[TaskResult, str, str]:
-    test = test_set(env_id, n_trials)
+def _failed(env_id: str, n_trials: int | None, reason: str, seconds: float = 0.0) -> TaskResult:
+    test = frozen_test_set(env_id, n_trials)
+    return TaskResult(env_id, Status.FAILED, None, test.n_trials, test.first_seed, seconds=seconds, error=reason)
 
-    def failed(reason: str, seconds: float) -> tuple[TaskResult, str, str]:
-        return (
-            TaskResult(env_id, Status.FAILED, None, test.n_trials, test.first_seed, seconds=seconds, error=reason),
-            "",
-            "",
-        )
 
+def _run_worker(
+    spec: AgentSpec, env_ids: Sequence[str], limits: Limits, n_trials: int | None, playback: str | None
+) -> list[tuple[TaskResult, str, str]]:
+    """One worker process plays ``env_ids`` in order until it finishes, dies or runs over on a task.
+
+    Returns one entry per task it got to: every finished task, then (when the worker died or was killed) the
+    task it was on, as a failure with the reason. The caller starts a fresh worker for the tasks left.
+    """
+    done: list[tuple[TaskResult, str, str]] = []
     with tempfile.TemporaryDirectory(prefix="mtrnn-eval-") as folder:
         work = Path(folder)
         job = {
             "spec": spec.text,
-            "env_id": env_id,
+            "env_ids": list(env_ids),
             "n_trials": n_trials,
             "playback": playback,
             "memory_mb": limits.memory_mb,
@@ -125,46 +127,57 @@ def _run_one(
         }
         (work / _JOB).write_text(json.dumps(job), encoding="utf-8")
         env = {**os.environ, "OMP_NUM_THREADS": str(limits.threads), "MKL_NUM_THREADS": str(limits.threads)}
+
+        def collect() -> None:
+            while len(done) < len(env_ids) and (work / _RESULT.format(len(done))).exists():
+                data = json.loads((work / _RESULT.format(len(done))).read_text(encoding="utf-8"))
+                done.append((_task_from_dict(data["task"]), data["name"], data["version"]))
+
         with (work / _LOG).open("wb") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "mtrnn.agents.evaluation.isolation", str(work)],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                cwd=os.getcwd(),
                 env=env,
                 start_new_session=True,
             )
-            started = time.monotonic()
+            launched = time.monotonic()
+            clock_index, clock_start = -1, 0.0  # the task whose time is running, and since when
             try:
-                while not (work / _READY).exists():
-                    if process.poll() is not None:
+                while process.poll() is None:
+                    collect()
+                    index, now = len(done), time.monotonic()
+                    if index == len(env_ids):
+                        process.wait()
                         break
-                    if time.monotonic() - started > limits.startup_s:
+                    if not (work / _READY).exists():
+                        if now - launched > limits.startup_s:
+                            _kill(process)
+                            reason = f"the worker did not start within {limits.startup_s} s"
+                            done.extend((_failed(e, n_trials, reason), "", "") for e in env_ids[index:])
+                            return done
+                    elif clock_index != index and (work / _STARTED.format(index)).exists():
+                        clock_index, clock_start = index, now
+                    elif clock_index == index and now - clock_start > limits.time_s:
                         _kill(process)
-                        return failed(
-                            f"the worker did not start within {limits.startup_s} s", time.monotonic() - started
-                        )
+                        collect()
+                        if len(done) == index:
+                            reason = f"timeout: the agent exceeded the time limit of {limits.time_s} s"
+                            done.append((_failed(env_ids[index], n_trials, reason, now - clock_start), "", ""))
+                        return done
                     time.sleep(_POLL_S)
-                ready = time.monotonic()
-                try:
-                    process.wait(timeout=max(limits.time_s - (time.monotonic() - ready), 0.0))
-                except subprocess.TimeoutExpired:
-                    _kill(process)
-                    return failed(
-                        f"timeout: the agent exceeded the time limit of {limits.time_s} s", time.monotonic() - ready
-                    )
             finally:
                 if process.poll() is None:
                     _kill(process)
-        seconds = time.monotonic() - started
-        result = work / _RESULT
-        if not result.exists():
+        collect()
+        if len(done) < len(env_ids):
             code = process.returncode
             how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
-            return failed(f"the agent process {how} without a result: {_tail(work / _LOG)}", seconds)
-        data = json.loads(result.read_text(encoding="utf-8"))
-        return _task_from_dict(data["task"]), data["name"], data["version"]
+            reason = f"the agent process {how} without a result: {_tail(work / _LOG)}"
+            seconds = time.monotonic() - clock_start if clock_index == len(done) else 0.0
+            done.append((_failed(env_ids[len(done)], n_trials, reason, seconds), "", ""))
+    return done
 
 
 def evaluate_isolated(
@@ -185,12 +198,16 @@ def evaluate_isolated(
     if not isinstance(limits, Limits):
         raise TypeError(f"limits must be a Limits, got {type(limits).__name__}")
     mode = getattr(playback, "value", None)
-    tasks: list[TaskResult] = []
-    names: list[tuple[str, str]] = []
-    for env_id in tqdm(list(env_ids), desc="evaluate", disable=not progress):
-        task, agent_name, agent_version = _run_one(spec, env_id, limits, n_trials, mode)
-        tasks.append(task)
-        names.append((agent_name, agent_version))
+    ids = list(env_ids)
+    finished: list[tuple[TaskResult, str, str]] = []
+    bar = tqdm(total=len(ids), desc="evaluate", disable=not progress)
+    while len(finished) < len(ids):
+        got = _run_worker(spec, ids[len(finished) :], limits, n_trials, mode)
+        finished.extend(got)
+        bar.update(len(got))
+    bar.close()
+    tasks = [task for task, _, _ in finished]
+    names = [(name, version) for _, name, version in finished]
     from mtrnn.agents.evaluation.evaluate import _now, mtrnn_version
 
     agent_name = name or next((n for n, _ in names if n), None) or spec.default_name
@@ -225,7 +242,7 @@ def _limit_memory(memory_mb: int | None) -> None:
 
 
 def run_worker(folder: str | os.PathLike[str]) -> int:
-    """The worker's main: read the job, evaluate one task, write the result (see the module docstring)."""
+    """The worker's main: read the job, play its tasks in order, write one result file per task."""
     import torch
 
     from mtrnn.agents.evaluation.evaluate import Playback, _dims, evaluate_task
@@ -234,33 +251,36 @@ def run_worker(folder: str | os.PathLike[str]) -> int:
     job = json.loads((work / _JOB).read_text(encoding="utf-8"))
     torch.set_num_threads(int(job["threads"]))
     spec = AgentSpec.parse(job["spec"])
-    env_id = job["env_id"]
-    test = test_set(env_id, job["n_trials"])
+    playback = None if job["playback"] is None else Playback(job["playback"])
     _limit_memory(job["memory_mb"])
     (work / _READY).write_text("ready", encoding="utf-8")
-    start = time.perf_counter()
-    name = version = ""
-    try:
-        agent = spec.factory()(**_dims(env_id))
-        name = str(getattr(agent, "name", "") or "")
-        version = str(getattr(agent, "version", "") or "")
-    except Exception as error:
-        task = TaskResult(
-            env_id,
-            Status.FAILED,
-            None,
-            test.n_trials,
-            test.first_seed,
-            seconds=time.perf_counter() - start,
-            error=f"loading the agent: {type(error).__name__}: {error}",
-        )
-    else:
-        playback = None if job["playback"] is None else Playback(job["playback"])
-        task = evaluate_task(agent, env_id, n_trials=job["n_trials"], playback=playback)
-    payload = json.dumps({"task": task.to_dict(), "name": name, "version": version})
-    temp = work / (_RESULT + ".tmp")
-    temp.write_text(payload, encoding="utf-8")
-    os.replace(temp, work / _RESULT)
+    factory = None
+    for index, env_id in enumerate(job["env_ids"]):
+        (work / _STARTED.format(index)).write_text("started", encoding="utf-8")
+        test = frozen_test_set(env_id, job["n_trials"])
+        start = time.perf_counter()
+        name = version = ""
+        try:
+            factory = factory or spec.factory()
+            agent = factory(**_dims(env_id))
+            name = str(getattr(agent, "name", "") or "")
+            version = str(getattr(agent, "version", "") or "")
+        except Exception as error:
+            task = TaskResult(
+                env_id,
+                Status.FAILED,
+                None,
+                test.n_trials,
+                test.first_seed,
+                seconds=time.perf_counter() - start,
+                error=f"loading the agent: {type(error).__name__}: {error}",
+            )
+        else:
+            task = evaluate_task(agent, env_id, n_trials=job["n_trials"], playback=playback)
+        payload = json.dumps({"task": task.to_dict(), "name": name, "version": version})
+        temp = work / (_RESULT.format(index) + ".tmp")
+        temp.write_text(payload, encoding="utf-8")
+        os.replace(temp, work / _RESULT.format(index))
     return 0
 
 

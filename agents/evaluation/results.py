@@ -298,6 +298,9 @@ class TaskResult:
     error: str | None = None
     components: tuple[ComponentResult, ...] = ()
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "seconds", round(float(self.seconds), 3))  # as stored in the file
+
     @property
     def version(self) -> int:
         from mtrnn.agents.evaluation.testsets import env_version
@@ -330,7 +333,7 @@ class TaskResult:
             "performance": self.performance,
             "interval": None if interval is None else list(interval),
             "seeds": {"first": self.first_seed, "count": self.n_trials},
-            "seconds": round(float(self.seconds), 3),
+            "seconds": self.seconds,
             "error": self.error,
             "components": [
                 {

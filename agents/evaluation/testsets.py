@@ -34,8 +34,8 @@ __all__ = [
     "TestSet",
     "derived_first_seed",
     "env_version",
+    "frozen_test_set",
     "stack_trials",
-    "test_set",
 ]
 
 #: Name and version of the test protocol (how trials are derived from seeds). Part of every results file.
@@ -138,7 +138,7 @@ class TestSet:
             yield indices, stack_trials([self.trial(task, i) for i in indices])
 
 
-def test_set(env_id: str, n_trials: int | None = None) -> TestSet:
+def frozen_test_set(env_id: str, n_trials: int | None = None) -> TestSet:
     """The frozen test set of ``env_id`` (a registered id).
 
     Args:
