@@ -29,7 +29,6 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ import gymnasium
 import numpy as np
 
 from mtrnn.envs import DelayMatchToSample, Fixed, NeurogymTask, TrialEnv
+from mtrnn.envs.io import atomic_write_text
 
 __all__ = ["SIZES", "BatchSize", "Measurement", "main", "measure_batches", "measure_gaussian", "measure_steps"]
 
@@ -260,14 +260,6 @@ def format_report(
     return "\n".join(lines), worst
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line: run, print and write the tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -290,6 +282,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     gaussians = {size: measure_gaussian(size, n_inputs, args.rounds, args.seconds) for size in SIZES}
     steps = dict(measure_steps(dt, args.rounds, args.seconds) for dt in STEP_DTS)
     tables, _ = format_report(batches, gaussians, steps, n_inputs)
+    # env.step under a random and an always-fixate policy on Yang's delay-anti (benchmarks/envs_step_policies.py)
+    from mtrnn.benchmarks.envs_step_policies import format_policy_report, measure_policies
+
+    tables += "\n\n" + format_policy_report(measure_policies(args.rounds, args.seconds))[0]
     versions = f"numpy {np.__version__}, gymnasium {gymnasium.__version__}, neurogym {neurogym.__version__}"
     if torch is not None:
         versions += f", torch {torch.__version__} (1 thread)"
@@ -303,7 +299,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"load average at start {load:.2f}. Command: `python -m mtrnn.benchmarks.envs_speed`.\n\n"
     )
     print(tables)
-    _atomic_write_text(args.out, header + tables + "\n")
+    atomic_write_text(args.out, header + tables + "\n")
     print(f"wrote {args.out}")
 
 

@@ -26,6 +26,9 @@ __all__ = ["DEFAULT_CHUNK_SIZE", "NOISE_BLOCK_ROWS", "NOISE_CLIP", "RenderMode",
 DEFAULT_CHUNK_SIZE = 64
 #: Rows of input noise drawn per call of the noise generator.
 NOISE_BLOCK_ROWS = 256
+#: Steps observed per segment: the first segment of a trial, and the longest (segments double along a trial).
+FIRST_SEGMENT = 2
+MAX_SEGMENT = 64
 #: Standard normal draws are clipped to ``±NOISE_CLIP`` (so every observation lies in the observation space).
 NOISE_CLIP = 8.0
 
@@ -179,9 +182,29 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         self._noise_rng: np.random.Generator | None = None
         self._noise_block = np.empty((0, task.n_inputs), dtype=np.float32)
         self._noise_at = 0
+        self._seg = self._noise_block
+        self._seg_gt: list[int] = []
+        self._seg_t0 = self._seg_len = self._seg_used = 0
+        self._seg_next = FIRST_SEGMENT
         self._noise_std = np.float32(0.0)
         self._chunk: TrialBatch | None = None
         self._next = 0
+        self._chunk_len = 0
+        self._inputs = np.empty((0, 0, task.n_inputs), dtype=np.float32)
+        self._labels = np.empty((0, 0), dtype=np.int64)
+        self._mask = np.empty((0, 0, 0), dtype=np.float32)
+        self._checked: NDArray[np.bool_] | None = None
+        self._lengths: list[int] = []
+        self._decisions: list[int] = []
+        self._correct: NDArray[np.bool_] = np.empty((0, 0), dtype=bool)
+        self._conditions: dict[str, list[Any]] = {}
+        self._names: tuple[str, ...] = ()
+        self._starts: list[list[int]] = []
+        self._stops: list[list[int]] = []
+        self._trial_periods: list[tuple[int, int, str]] = []
+        self._period_name = ""
+        self._period_stop = 0
+        self._decision = 0
         self._i = 0
         self._t = 0
         self._length = 0
@@ -245,6 +268,8 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
 
         Returns the trial's conditions as scalars.
         """
+        self._release()
+        self._seg_next = FIRST_SEGMENT
         if conditions is not None:
             self._load(self.task.sample_batch(1, self.np_random, conditions=conditions, noise=False))
         elif self._chunk is None or self._next >= self._chunk_len:
@@ -254,10 +279,13 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         self._i = i
         self._length = self._lengths[i]
         self._decision = self._decisions[i]
-        self._gt_now = self._gt_rows[i]
-        self._period_now = self._period_rows[i]
-        self._checked_now = self._checked_rows[i]
-        self._correct_now = self._correct_rows[i]
+        # (start, stop, name) of this trial's periods; the period of step t is tracked by _advance_period
+        self._trial_periods = [
+            (start, stop, name)
+            for name, start, stop in zip(self._names, self._starts[i], self._stops[i], strict=True)
+            if stop > start
+        ]
+        self._advance_period(0)
         self._t = 0
         self._broke = False
         self._done = False
@@ -285,8 +313,8 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         if step_fn is not None:
             observation = step_fn(0)[0]
             t = min(self._t, self._length - 1)
-            return observation, {"gt": self._gt_now[t], "period": self._period(t), "trial": trial}
-        return self._observe(0), {"gt": self._gt_now[0], "period": self._period(0), "trial": trial}
+            return observation, {"gt": int(self._labels[t, self._i]), "period": self._period(t), "trial": trial}
+        return self._observe(0), {"gt": int(self._labels[0, self._i]), "period": self._period_name, "trial": trial}
 
     def step(self, action: int | np.integer) -> tuple[NDArray[np.float32], float, bool, bool, dict[str, Any]]:
         """Take ``action`` (0 = fixate, ``k`` = choice ``k``) at the current step; see the class docstring."""
@@ -295,28 +323,41 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         if self._done:
             raise RuntimeError("step() called after the episode terminated (or before reset()); call reset() first")
         t = self._t
+        i = self._i
         reward = 0.0
         end = False
         performance = 0.0
-        if action and self._checked_now[t]:
-            if t < self._decision:
-                reward = self.fixation_penalty
-                self._broke = True
-                end = self.abort_on_break
-            else:
-                end = True
-                if self._correct_now[action] and not self._broke:
-                    reward, performance = self.correct_reward, 1.0
+        if action:
+            checked = self._checked
+            if checked is None:  # computed once per chunk, when an agent first responds
+                checked = self._checked = np.asarray((self._mask > 0).any(axis=2))
+            if checked[t, i]:
+                if t < self._decision:
+                    reward = self.fixation_penalty
+                    self._broke = True
+                    end = self.abort_on_break
                 else:
-                    reward = self.wrong_reward
-        info = {"gt": self._gt_now[t], "period": self._names[self._period_now[t]], "new_trial": end}
+                    end = True
+                    if self._correct[i, action] and not self._broke:
+                        reward, performance = self.correct_reward, 1.0
+                    else:
+                        reward = self.wrong_reward
+        if t >= self._period_stop:
+            self._advance_period(t)
+        k = t - self._seg_t0
+        gt = self._seg_gt[k] if 0 <= k < self._seg_len else int(self._labels[t, i])
+        info = {"gt": gt, "period": self._period_name, "new_trial": end}
         t += 1
         if not end:
             if t < self._length:
                 self._t = t
+                k += 1
+                if 0 < k < self._seg_len:  # the common case: the next row of the current segment
+                    self._seg_used = k + 1
+                    return self._seg[k], reward, False, False, info
                 return self._observe(t), reward, False, False, info
             info["new_trial"] = True
-            if self._correct_now[0] and not self._broke:
+            if self._correct[i, 0] and not self._broke:
                 reward, performance = self.correct_reward, 1.0
         info["performance"] = performance
         if self.streaming:
@@ -324,7 +365,7 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
             return self._observe(0), reward, False, False, info
         self._t = t
         self._done = True
-        return self._observe(t - 1), reward, True, False, info
+        return self._observe_again(t - 1), reward, True, False, info
 
     def render(self) -> NDArray[np.uint8] | None:  # type: ignore[override]
         """``render_mode="rgb_array"``: an ``(H, W, 3)`` uint8 picture of the current trial; else None."""
@@ -368,6 +409,7 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         self._noise_rng = np.random.default_rng(child)
         self._noise_block = self._noise_block[:0]
         self._noise_at = 0
+        self._seg_len = self._seg_used = 0
         self._chunk = None
         self._next = 0
 
@@ -381,42 +423,90 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         self._chunk = chunk
         self._chunk_len = chunk.batch_size
         self._next = 0
-        # per-trial Python lists: what step() reads costs one list lookup
+        # only cheap per-trial summaries here: a trial start must cost little (most trials of a random agent
+        # last a step or two); step() reads the chunk's arrays directly
         self._inputs = chunk.inputs
         self._labels = chunk.labels
+        self._mask = chunk.mask
+        self._checked = None
         self._lengths = chunk.lengths.tolist()
         self._decisions = np.asarray(self.task.decision_start(chunk)).tolist()
-        self._correct_rows = np.asarray(self.task.correct_actions(chunk), dtype=bool).tolist()
-        self._gt_rows = chunk.labels.T.tolist()
-        self._checked_rows = (chunk.mask > 0).any(axis=2).T.tolist()
+        self._correct = np.asarray(self.task.correct_actions(chunk), dtype=bool)
+        self._names = tuple(chunk.periods)
+        self._starts = np.stack([start for start, _ in chunk.periods.values()], axis=1).tolist()
+        self._stops = np.stack([stop for _, stop in chunk.periods.values()], axis=1).tolist()
         self._conditions = {key: np.asarray(value).tolist() for key, value in chunk.conditions.items()}
         self._noise_std = np.float32(0.0 if chunk.noise_added else chunk.input_noise_std)
-        # the period of every step: index into self._names (periods laid out as [start, stop) per trial)
-        self._names = (*chunk.periods, "")
-        index = np.full((chunk.n_steps, chunk.batch_size), len(chunk.periods), dtype=np.int8)
-        time = np.arange(chunk.n_steps)[:, None]
-        for k, (start, stop) in reversed(list(enumerate(chunk.periods.values()))):
-            index[(time >= start) & (time < stop)] = k
-        self._period_rows = index.T.tolist()
+
+    def _advance_period(self, t: int) -> None:
+        """Set the period of step ``t`` (the last-declared period holding it; ``""`` if none) and the next step
+        at which it may change."""
+        name, change = "", self._length
+        for start, stop, period in self._trial_periods:
+            if start <= t < stop:
+                name = period
+            if t < start < change:
+                change = start
+            if t < stop < change:
+                change = stop
+        self._period_name = name
+        self._period_stop = change
 
     def _period(self, t: int) -> str:
-        return self._names[self._period_now[t]]
+        """The period of step ``t`` of the current trial."""
+        name = ""
+        for start, stop, period in self._trial_periods:
+            if start <= t < stop:
+                name = period
+        return name
 
     def _observe(self, t: int) -> NDArray[np.float32]:
-        """A fresh observation: step ``t`` of the current trial plus the next row of input noise."""
-        row = self._inputs[t, self._i]
-        if not self._noise_std:
-            return row.copy()
-        at = self._noise_at
-        if at >= len(self._noise_block):
-            self._refill_noise()
-            at = 0
-        self._noise_at = at + 1
-        return row + self._noise_block[at]
+        """The observation of step ``t`` of the current trial (steps are observed in order within a trial).
 
-    def _refill_noise(self) -> None:
-        assert self._noise_rng is not None
-        block = self._noise_rng.standard_normal((NOISE_BLOCK_ROWS, self.task.n_inputs), dtype=np.float32)
-        np.clip(block, -NOISE_CLIP, NOISE_CLIP, out=block)
-        block *= self._noise_std
-        self._noise_block = block
+        Observations are built a segment of steps at a time (``clean + noise`` in one array operation; segments
+        double in length along a trial), so a step hands out a row of a fresh array. Noise rows a segment
+        reserved but did not hand out go back to the stream (:meth:`_release`), which keeps the contract "the
+        n-th observation gets the n-th noise row".
+        """
+        k = t - self._seg_t0
+        if 0 <= k < self._seg_len:
+            self._seg_used = k + 1
+            return self._seg[k]
+        self._release()
+        size = min(self._seg_next, self._length - t)
+        self._seg_next = min(2 * size, MAX_SEGMENT)
+        clean = self._inputs[t : t + size, self._i]
+        self._seg = clean + self._take_noise(size) if self._noise_std else clean.copy()
+        self._seg_gt = self._labels[t : t + size, self._i].tolist()
+        self._seg_t0, self._seg_len, self._seg_used = t, size, 1
+        return self._seg[0]
+
+    def _observe_again(self, t: int) -> NDArray[np.float32]:
+        """A fresh observation of step ``t`` (the terminal observation of an episode), with the next noise row."""
+        self._release()
+        self._seg_len = 0
+        row = self._inputs[t, self._i]
+        return row + self._take_noise(1)[0] if self._noise_std else row.copy()
+
+    def _release(self) -> None:
+        """Give the noise rows of the current segment that were not handed out back to the stream."""
+        if self._noise_std:
+            self._noise_at -= self._seg_len - self._seg_used
+        self._seg_len = self._seg_used = 0
+
+    def _take_noise(self, rows: int) -> NDArray[np.float32]:
+        """The next ``rows`` rows of the noise stream (drawn in blocks of :data:`NOISE_BLOCK_ROWS` rows)."""
+        at = self._noise_at
+        if at + rows > len(self._noise_block):
+            assert self._noise_rng is not None
+            left = self._noise_block[at:]
+            blocks = [left]
+            while sum(len(block) for block in blocks) < rows:
+                block = self._noise_rng.standard_normal((NOISE_BLOCK_ROWS, self.task.n_inputs), dtype=np.float32)
+                np.clip(block, -NOISE_CLIP, NOISE_CLIP, out=block)
+                block *= self._noise_std
+                blocks.append(block)
+            self._noise_block = np.concatenate(blocks)
+            at = 0
+        self._noise_at = at + rows
+        return self._noise_block[at : at + rows]

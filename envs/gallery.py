@@ -8,24 +8,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from mtrnn.envs.io import atomic_write_text
 from mtrnn.envs.plotting import plot_trial
 from mtrnn.envs.registry import all_ids, make_task
 
 __all__ = ["answer_of", "main", "write_gallery"]
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
 
 
 def file_stem(env_id: str) -> str:
@@ -77,7 +69,7 @@ def write_gallery(out: Path, env_ids: Sequence[str] | None = None, seed: int = 0
                 "picture": png.name,
             }
         )
-    _atomic_write_text(out / "summary.json", json.dumps(rows, indent=2) + "\n")
+    atomic_write_text(out / "summary.json", json.dumps(rows, indent=2) + "\n")
     lines = [
         "| id | task | periods | right answer | n_in | n_out | mean steps | score(targets) | picture |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -87,7 +79,7 @@ def write_gallery(out: Path, env_ids: Sequence[str] | None = None, seed: int = 0
             f"| `{r['id']}` | {r['task']} | {', '.join(r['periods'])} | {r['answer']} | {r['n_inputs']} "
             f"| {r['n_outputs']} | {r['mean_steps']:.1f} | {r['score_of_targets']:.3f} | [png]({r['picture']}) |"
         )
-    _atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
+    atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
     return rows
 
 
