@@ -1,11 +1,9 @@
-"""Shared test settings: headless matplotlib; the neurogym tests only where neurogym is installed."""
+"""Shared test settings: headless matplotlib.
 
-import importlib.util
+neurogym is an optional extra (gymnasium 0.29 only): the test modules that need it start with
+``pytest.importorskip("neurogym")``, so a run without it reports them as skipped, with the reason.
+"""
 
 import matplotlib
 
 matplotlib.use("Agg")
-
-# neurogym is an optional extra (gymnasium 0.29 only): without it, its tests are not collected at all, so a
-# run without neurogym reports no skipped tests.
-collect_ignore = [] if importlib.util.find_spec("neurogym") else ["envs/test_neurogym_interop.py"]

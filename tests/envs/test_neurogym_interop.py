@@ -1,6 +1,6 @@
 """neurogym interop: neurogym's wrappers on our envs, and neurogym's envs as mtrnn Tasks (NeurogymTask).
 
-Collected only where neurogym is installed (see tests/conftest.py).
+Skipped, with the reason in the report, where neurogym is not installed (``pytest.importorskip``).
 """
 
 from __future__ import annotations
@@ -13,6 +13,11 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
+
+pytest.importorskip(
+    "neurogym", reason="neurogym is an optional extra (gymnasium 0.29 only): pip install 'mtrnn[neurogym]'"
+)
+
 from neurogym.core import TrialEnv as NeurogymEnv
 from neurogym.envs.native.delaymatchsample import DelayMatchSampleDistractor1D
 from neurogym.wrappers import Noise, PassAction, PassReward
