@@ -134,8 +134,7 @@ def _play_gym(agent: Any, kind: AgentKind, test: TestSet, n_actions: int) -> NDA
     scores = np.zeros(test.n_trials)
     try:
         for i, seed in enumerate(test.seeds):
-            conditions = test.conditions(i)
-            observation, _ = env.reset(seed=seed, options={"conditions": conditions} if conditions else None)
+            observation, _ = env.reset(seed=seed, options={"conditions": test.conditions(i)})
             state: Any = None
             if kind is AgentKind.STEP:
                 agent.reset(1)

@@ -1,21 +1,24 @@
 """The frozen test sets: which trials every agent is scored on, for every task version.
 
-Trial ``i`` of the test set of ``env_id`` is the single trial that
-``make_task(env_id).sample_batch(1, numpy.random.default_rng(first_seed + i), conditions)`` builds (input noise
-included), which is also exactly the trial ``gym.make(env_id).reset(seed=first_seed + i, options={"conditions":
-conditions})`` plays. The same trials are therefore scored whether an agent is played as a whole batch, step by
-step or through the gym env, on any machine. ``conditions`` is empty except for mixtures (:class:`MultiTask`
-ids such as ``mtrnn/Yang19-v0``), whose trial ``i`` is of rule ``i mod n_rules`` so that every rule gets the same
-number of trials.
+Trial ``i`` of the test set of ``env_id`` is exactly the trial that
+``gym.make(env_id).reset(seed=first_seed + i, options={"conditions": conditions_i})`` plays (the env's seeding
+contract, :class:`mtrnn.envs.TrialEnv`): the noise-free trial
+``make_task(env_id).sample_batch(1, numpy.random.default_rng(seed), conditions_i, noise=False)`` plus, at step
+``t``, input noise ``clip(z_t, -8, 8) · float32(input_noise_std)`` where ``z`` is the float32
+``standard_normal`` stream of ``n_in``-wide rows (blocks of 256 rows) of
+``numpy.random.default_rng(numpy.random.SeedSequence(seed).spawn(1)[0])``. The same trials are therefore scored
+whether an agent is played as a whole batch, step by step or through the gym env, on any machine.
+``conditions_i`` is empty except for mixtures (:class:`MultiTask` ids such as ``mtrnn/Yang19-v0``), whose trial
+``i`` is of rule ``i mod n_rules`` so that every rule gets the same number of trials.
 
 The first seed of every registered id is published in :data:`FIRST_SEEDS` and never changes for a given id; a
 task whose behaviour changes gets a new id version (``-v1``) and with it a new row. Ids registered after this
 table was frozen (e.g. by a plugin) get a seed derived from the id (:func:`derived_first_seed`) and are marked
-``published=False`` until a row is added.
-"""
+``published=False`` until a row is added."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import zlib
@@ -26,6 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mtrnn.envs import MultiTask, Task, TrialBatch, all_ids, make_task
+from mtrnn.envs.env import NOISE_BLOCK_ROWS, NOISE_CLIP
 
 __all__ = [
     "FIRST_SEEDS",
@@ -114,9 +118,10 @@ class TestSet:
         """The trial seeds, ``range(first_seed, first_seed + n_trials)``."""
         return range(self.first_seed, self.first_seed + self.n_trials)
 
-    def conditions(self, index: int) -> dict[str, object] | None:
-        """The conditions trial ``index`` is drawn with (``{"rule": index mod n_rules}`` for a mixture)."""
-        return {"rule": index % self.n_rules} if self.n_rules else None
+    def conditions(self, index: int) -> dict[str, object]:
+        """The conditions trial ``index`` is drawn with (``{"rule": index mod n_rules}`` for a mixture, else
+        ``{}``); pass them to the env as ``reset(seed=..., options={"conditions": ...})``."""
+        return {"rule": index % self.n_rules} if self.n_rules else {}
 
     def task(self) -> Task:
         """A fresh default task of :attr:`env_id`."""
@@ -126,8 +131,20 @@ class TestSet:
         """Trial ``index`` as a batch of one."""
         if not 0 <= index < self.n_trials:
             raise ValueError(f"index must lie in [0, {self.n_trials}), got {index}")
-        rng = np.random.default_rng(self.first_seed + index)
-        return task.sample_batch(1, rng, conditions=self.conditions(index), noise=True)
+        seed = self.first_seed + index
+        clean = task.sample_batch(1, np.random.default_rng(seed), conditions=self.conditions(index), noise=False)
+        std = 0.0 if clean.noise_added else clean.input_noise_std
+        if std == 0.0:
+            return dataclasses.replace(clean, noise_added=True)
+        noise_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
+        blocks = -(-clean.n_steps // NOISE_BLOCK_ROWS)
+        noise = np.concatenate(
+            [noise_rng.standard_normal((NOISE_BLOCK_ROWS, task.n_inputs), dtype=np.float32) for _ in range(blocks)]
+        )
+        np.clip(noise, -NOISE_CLIP, NOISE_CLIP, out=noise)
+        noise *= np.float32(std)
+        inputs = clean.inputs + noise[: clean.n_steps, None, :]
+        return dataclasses.replace(clean, inputs=inputs, noise_added=True)
 
     def batches(self, task: Task, chunk: int = 256) -> Iterator[tuple[range, TrialBatch]]:
         """The trials in consecutive batches of at most ``chunk``: ``(trial indices, batch)`` pairs."""

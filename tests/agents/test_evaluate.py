@@ -136,16 +136,23 @@ class RememberSB3:
 
 
 # ---------------------------------------------------------------------- the frozen test set
-def test_test_set_trials_are_the_gym_trials() -> None:
+@pytest.mark.parametrize("env_id", ["mtrnn/DelayMatchToSample-v0", "mtrnn/Yang19-v0"])
+def test_test_set_trials_are_the_gym_trials(env_id: str) -> None:
     import gymnasium as gym
 
-    test = frozen_test_set("mtrnn/Yang19-v0", 3)
+    test = frozen_test_set(env_id, 3)
     env = gym.make(test.env_id)
     for index, seed in enumerate(test.seeds):
         observation, _ = env.reset(seed=seed, options={"conditions": test.conditions(index)})
         trial = test.trial(test.task(), index)
-        np.testing.assert_array_equal(observation, trial.inputs[0, 0])
-        assert trial.conditions["rule"][0] == index % 20
+        observations = [observation]
+        for _ in range(trial.n_steps - 1):  # keep fixating: the trial runs to its end
+            observation, _, terminated, _, _ = env.step(0)
+            assert not terminated
+            observations.append(observation)
+        np.testing.assert_array_equal(np.stack(observations), trial.inputs[:, 0])
+        if test.n_rules:
+            assert trial.conditions["rule"][0] == index % 20
 
 
 def test_test_set_is_frozen() -> None:
