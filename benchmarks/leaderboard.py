@@ -20,6 +20,7 @@ listed with the reason.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import subprocess
 import sys
@@ -42,7 +43,7 @@ from mtrnn.agents.evaluation import (
 )
 from mtrnn.agents.rundir import atomic_write_bytes, atomic_write_text
 from mtrnn.benchmarks.sweep import RESULTS_FILE, Backend, Cell, grid, network_label, run_sweep
-from mtrnn.envs import all_ids
+from mtrnn.envs import all_ids, make_task
 
 __all__ = [
     "PROFILES",
@@ -142,13 +143,17 @@ PROFILES: Mapping[str, Profile] = {
 }
 
 
-def _config(profile: Profile, group: str) -> TrainConfig:
+def _config(profile: Profile, group: str, train_ids: tuple[str, ...]) -> TrainConfig:
+    """The recipe of a group: Yang's for Yang-20; the default one (cross-entropy on labels) otherwise, with
+    ``τ`` = one time step (``α = 1``) for tasks outside the delay family (N-parity / N-DMS run at ``dt`` = 1 step,
+    where the default τ of 100 ms would freeze a leaky network)."""
     if group == "yang20":
         network = NetworkConfig(hidden_size=profile.yang_hidden_size, output_activation=OutputActivation.SIGMOID)
         return TrainConfig(network=network, loss=Loss.MSE, max_steps=profile.yang_max_steps, eval_interval=10**6)
-    return TrainConfig(
-        network=NetworkConfig(hidden_size=profile.hidden_size), max_steps=profile.max_steps, eval_interval=10**6
-    )
+    network = NetworkConfig(hidden_size=profile.hidden_size)
+    if not set(train_ids) <= set(DELAY_IDS):
+        network = dataclasses.replace(network, tau=max(make_task(i).dt for i in train_ids))
+    return TrainConfig(network=network, max_steps=profile.max_steps, eval_interval=10**6)
 
 
 def baseline_cells(profile: Profile, runs: str | Path) -> list[Cell]:
@@ -165,7 +170,7 @@ def baseline_cells(profile: Profile, runs: str | Path) -> list[Cell]:
             groups={group: ids},
             networks=[n for n in BASELINES if profile.baselines is None or network_label(n) in profile.baselines],
             seeds=profile.seeds,
-            base=lambda g: _config(profile, g),
+            base=lambda g: _config(profile, g, groups[g][0]),
             eval_trials=profile.eval_trials,
         )
     return cells

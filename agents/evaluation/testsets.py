@@ -75,6 +75,8 @@ FIRST_SEEDS: Mapping[str, int] = {
     "mtrnn/Yang19-DMCGo-v0": 23_000_000,
     "mtrnn/Yang19-DMCNoGo-v0": 24_000_000,
     "mtrnn/Yang19-v0": 25_000_000,
+    "mtrnn/NParity-v0": 26_000_000,
+    "mtrnn/NDMS-v0": 27_000_000,
 }
 
 _VERSION = re.compile(r"-v(\d+)$")
