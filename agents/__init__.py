@@ -3,7 +3,7 @@ supervised trainer (``mtrnn-train``) with its run directories."""
 
 from mtrnn.agents.callbacks import Callback, ProgressBar, TrainState
 from mtrnn.agents.cells import LeakyRNNCell, RecurrentCell, TorchGRUCell, TorchLSTMCell
-from mtrnn.agents.config import Loss, Optimizer, TrainConfig
+from mtrnn.agents.config import RESUME_CHANGES, Loss, Optimizer, TaskSource, TrainConfig
 from mtrnn.agents.evaluation import evaluate
 from mtrnn.agents.networks import (
     Activation,
@@ -14,10 +14,11 @@ from mtrnn.agents.networks import (
     RecurrentNetwork,
     build_network,
 )
-from mtrnn.agents.rundir import RunDir, load_agent, load_config
+from mtrnn.agents.rundir import RunDir, RunFileError, load_agent, load_config
 from mtrnn.agents.trainer import StopReason, Trainer, TrainingDiverged, TrainResult, train
 
 __all__ = [
+    "RESUME_CHANGES",
     "Activation",
     "Architecture",
     "Callback",
@@ -31,7 +32,9 @@ __all__ = [
     "RecurrentCell",
     "RecurrentNetwork",
     "RunDir",
+    "RunFileError",
     "StopReason",
+    "TaskSource",
     "TorchGRUCell",
     "TorchLSTMCell",
     "TrainConfig",

@@ -8,8 +8,13 @@ can be replayed from any step (exact resume) and a background thread can draw ba
 * recurrent noise of step ``k``: the training device's generator seeded from ``SeedSequence([seed, 1, k])``;
 * input noise of step ``k``: its own generator seeded from ``SeedSequence([seed, 4, k])`` (so that a producer
   thread can draw it ahead on the CPU);
-* evaluation trials of task ``i``: ``default_rng([seed, 2, i])``, the same trials at every evaluation;
+* evaluation trials of task ``i``: ``default_rng([seed, 2, i])``, drawn once per run (noise-free) and reused
+  at every evaluation; their input noise: ``SeedSequence([seed, 5, i, chunk])``;
 * network initialisation: ``SeedSequence([seed, 3])``.
+
+Input noise has one description, on the batch (``batch.input_noise_std``, ``batch.noise_added``; bounds
+``task.observation_bounds``), and one torch implementation, :func:`add_input_noise`, used for training and
+evaluation alike.
 """
 
 from __future__ import annotations
@@ -20,20 +25,25 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 import numpy as np
+import torch
+from torch import Tensor
 
-from mtrnn.envs import ENV_SPECS, MultiTask, Task, TrialBatch, make_task
+from mtrnn.agents.tasks import build_task, describe_task
+from mtrnn.envs import MultiTask, Task, TrialBatch
 
 __all__ = [
     "BatchStream",
     "EvalTask",
+    "add_input_noise",
     "build_task",
+    "eval_noise_seed",
     "eval_tasks",
     "init_seed",
     "input_noise_seed",
     "torch_step_seed",
 ]
 
-_TRAIN, _TORCH, _EVAL, _INIT, _INPUT_NOISE = 0, 1, 2, 3, 4
+_TRAIN, _TORCH, _EVAL, _INIT, _INPUT_NOISE, _EVAL_NOISE = 0, 1, 2, 3, 4, 5
 Prepared = TypeVar("Prepared")
 
 
@@ -52,21 +62,28 @@ def input_noise_seed(seed: int, step: int) -> int:
     return _seed_int([seed, _INPUT_NOISE, step])
 
 
+def eval_noise_seed(seed: int, index: int, chunk: int) -> int:
+    """The torch seed of the input noise of evaluation task ``index``'s trials ``chunk``."""
+    return _seed_int([seed, _EVAL_NOISE, index, chunk])
+
+
+def add_input_noise(inputs: Tensor, batch: TrialBatch, bounds: tuple[float, float], seed: int) -> Tensor:
+    """``inputs (T, B, n_in)`` plus the batch's Gaussian input noise (std ``batch.input_noise_std``, drawn from a
+    torch generator seeded with ``seed`` on ``inputs.device``), clipped to ``bounds`` (the task's
+    ``observation_bounds``, as the task itself clips). Returns ``inputs`` unchanged when the batch already holds
+    its noise or has none. A new tensor otherwise (``inputs`` is not modified)."""
+    if batch.noise_added or batch.input_noise_std == 0:
+        return inputs
+    generator = torch.Generator(device=inputs.device)
+    generator.manual_seed(seed)
+    noise = torch.randn(inputs.shape, generator=generator, device=inputs.device, dtype=inputs.dtype)
+    low, high = bounds
+    return noise.mul_(batch.input_noise_std).add_(inputs).clamp_(low, high)
+
+
 def init_seed(seed: int) -> int:
     """The torch seed of the network's initialisation."""
     return _seed_int([seed, _INIT])
-
-
-def build_task(env_ids: tuple[str, ...], weights: tuple[float, ...] | None = None) -> Task:
-    """The training task: one registered task, or a :class:`MultiTask` of several.
-
-    Several tasks get one-hot rule inputs unless every one of them carries its own rule cue (Yang's tasks).
-    """
-    tasks = [make_task(env_id) for env_id in env_ids]
-    if len(tasks) == 1:
-        return tasks[0]
-    rule_inputs = not all(task.carries_rule_input for task in tasks)
-    return MultiTask(tasks, weights, rule_inputs=rule_inputs)
 
 
 @dataclass(frozen=True)
@@ -84,15 +101,22 @@ class EvalTask:
     conditions: Mapping[str, object] | None = None
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> TrialBatch:
-        """``batch_size`` noisy trials of this task (inputs as the network sees them)."""
-        return self.task.sample_batch(batch_size, rng, conditions=self.conditions, noise=True)
+        """``batch_size`` noise-free trials of this task (add the noise with :func:`add_input_noise`)."""
+        return self.task.sample_batch(batch_size, rng, conditions=self.conditions, noise=False)
 
 
-def _component_id(mixture_id: str, index: int, component: Task) -> str:
-    """The registered id whose default task is ``component`` (same class and ``repr``); else ``<mixture>#<index>``."""
-    for entry in ENV_SPECS:
-        if entry.task is type(component) and entry.id != mixture_id and repr(make_task(entry.id)) == repr(component):
-            return entry.id
+def _component_id(mixture_id: str, index: int, mixture: MultiTask) -> str:
+    """The id of component ``index`` of a mixture: the mixture's own stable component id when it has them, else
+    the registered id that rebuilds the component with default arguments (checked on a seeded batch, see
+    :func:`~mtrnn.agents.tasks.describe_task`), else ``<mixture id>#<index>``."""
+    ids = getattr(mixture, "component_ids", None)
+    if isinstance(ids, (tuple, list)) and len(ids) == len(mixture.tasks) and isinstance(ids[index], str):
+        return ids[index]
+    described = describe_task(mixture.tasks[index])
+    if isinstance(described, tuple):
+        env_ids, _, kwargs = described
+        if len(env_ids) == 1 and not kwargs and env_ids[0] != mixture_id:
+            return env_ids[0]
     return f"{mixture_id}#{index}"
 
 
@@ -100,7 +124,7 @@ def eval_tasks(env_ids: tuple[str, ...], task: Task) -> list[EvalTask]:
     """The tasks scored at each evaluation: every id of ``env_ids``; every component of a single mixture id."""
     if isinstance(task, MultiTask):
         if len(env_ids) == 1:
-            ids = [_component_id(env_ids[0], k, component) for k, component in enumerate(task.tasks)]
+            ids = [_component_id(env_ids[0], k, task) for k in range(len(task.tasks))]
         else:
             ids = list(env_ids)
         return [EvalTask(env_id, task, {"rule": k}) for k, env_id in enumerate(ids)]
@@ -108,7 +132,7 @@ def eval_tasks(env_ids: tuple[str, ...], task: Task) -> list[EvalTask]:
 
 
 def eval_rng(seed: int, index: int) -> np.random.Generator:
-    """The generator of evaluation task ``index`` (a fresh one at every evaluation: the same trials)."""
+    """The generator of evaluation task ``index``'s trials (drawn once per run)."""
     return np.random.default_rng([seed, _EVAL, index])
 
 

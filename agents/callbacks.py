@@ -1,9 +1,36 @@
 """Training callbacks in Stable-Baselines3's style: hooks given a typed :class:`TrainState`, ``on_step() -> bool``.
 
 A callback that returns False from :meth:`Callback.on_step` or :meth:`Callback.on_evaluation` stops the run.
-A curriculum is a callback that calls ``self.trainer.set_task(new_task)`` between batches (typically from
-:meth:`Callback.on_evaluation`, when performance passes its threshold); its progress survives a resume through
-:meth:`Callback.state_dict` / :meth:`Callback.load_state_dict`.
+
+Stateful callbacks (a curriculum) persist through :meth:`Callback.state_dict` / :meth:`Callback.load_state_dict`:
+
+* the trainer saves ``state_dict()`` (JSON-safe; an empty dict saves nothing) in every checkpoint, after every
+  callback's ``on_evaluation`` of that evaluation, so the checkpoint holds what the callback decided there;
+* on resume, the order is: ``init_callback(trainer)`` (``self.trainer`` is set), then ``load_state_dict(saved)``,
+  then ``on_training_start`` — all before the next batch is drawn. A callback that changed the task with
+  ``self.trainer.set_task(task)`` calls it again from ``load_state_dict`` (the checkpoint holds no Task
+  objects, only the callback's own state);
+* saved states go back to the callbacks of the same class, in order.
+
+Example (a curriculum that switches tasks when performance passes a threshold)::
+
+    class Switch(Callback):
+        def __init__(self, stages):
+            self.stages, self.stage = stages, 0
+
+        def on_evaluation(self, state):
+            if state.min_performance > 0.9 and self.stage + 1 < len(self.stages):
+                self.stage += 1
+                self.trainer.set_task(make_task(self.stages[self.stage]))
+                self.trainer.record_change(f"stage {self.stage}")
+            return True
+
+        def state_dict(self):
+            return {"stage": self.stage}
+
+        def load_state_dict(self, state):
+            self.stage = state["stage"]
+            self.trainer.set_task(make_task(self.stages[self.stage]))
 """
 
 from __future__ import annotations
@@ -86,11 +113,12 @@ class Callback:
         """After the last update (not called when training diverges)."""
 
     def state_dict(self) -> dict[str, Any]:
-        """JSON-safe state saved in the checkpoint (e.g. a curriculum's level); default: none."""
+        """JSON-safe state saved in every checkpoint (e.g. a curriculum's stage); default: none (``{}``)."""
         return {}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned (on resume)."""
+        """Restore what :meth:`state_dict` returned, on resume: called after :meth:`init_callback` (so
+        ``self.trainer`` is there, e.g. to call ``self.trainer.set_task``) and before the next batch."""
 
 
 class ProgressBar(Callback):

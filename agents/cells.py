@@ -1,7 +1,9 @@
 """One-step recurrent cells: ``cell(x (B, n_in), h (B, state_size)) -> h (B, state_size)``.
 
-The same cell object serves supervised training (through :meth:`RecurrentCell.sequence`, which runs the whole
-time loop), step-by-step agents (RL) and fixed-point analysis (one call per step). Three cells:
+The cell protocol is :class:`RecurrentCell` (a ``typing.Protocol``: sizes plus one step); a user's own
+``nn.Module`` plugs in without subclassing. The same cell object serves supervised training (through the optional
+``sequence`` fast path, which runs the whole time loop), step-by-step agents (RL) and fixed-point analysis (one
+call per step). Three cells:
 
 - :class:`LeakyRNNCell`: the leaky-integrator rate network of Yang et al. 2019 (Nat Neurosci 22:297), with the
   per-neuron trainable time constants and the two update forms of Khajehabdollahi, Zeraati et al. 2024 (ICLR;
@@ -17,12 +19,14 @@ from __future__ import annotations
 
 import enum
 import math
-from abc import ABC, abstractmethod
 from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from mtrnn.agents.checks import check_number
 
 __all__ = [
     "LEAKY_RELU_SLOPE",
@@ -32,7 +36,10 @@ __all__ = [
     "RecurrentCell",
     "TorchGRUCell",
     "TorchLSTMCell",
+    "check_cell",
+    "hidden_of",
     "recurrent_gain",
+    "run_sequence",
 ]
 
 LEAKY_RELU_SLOPE = 0.01
@@ -76,12 +83,32 @@ def recurrent_gain(activation: Activation) -> float:
     return 1.0 if activation is Activation.TANH else 0.5
 
 
-class RecurrentCell(nn.Module, ABC):
-    """The cell protocol: a one-step map plus the time loop that training uses.
+@runtime_checkable
+class RecurrentCell(Protocol):
+    """The cell protocol: what the trainer, RL agents and the analysis toolkit need from a recurrent cell.
+
+    Any ``torch.nn.Module`` with these attributes and a one-step call plugs in, without subclassing anything of
+    ours (the three cells below are ordinary implementations)::
+
+        class MyCell(nn.Module):
+            def __init__(self, n_inputs, hidden_size):
+                super().__init__()
+                self.n_inputs, self.hidden_size, self.state_size = n_inputs, hidden_size, hidden_size
+                self.linear = nn.Linear(n_inputs + hidden_size, hidden_size)
+
+            def forward(self, x, h):  # (B, n_inputs), (B, state_size) -> (B, state_size)
+                return torch.tanh(self.linear(torch.cat((x, h), -1)))
+
+    Optional fast paths, used when present (see :func:`run_sequence` and :func:`hidden_of`):
+
+    * ``sequence(inputs (T, B, n_inputs), h0 (B, state_size)) -> (T, B, state_size)``: the whole time loop
+      (ours fuse the input projection and noise over all steps); without it the loop calls the cell per step.
+    * ``hidden(states (..., state_size)) -> (..., hidden_size)``: the part of the state a readout sees (the
+      LSTM's ``h`` of ``concat(h, c)``); without it, the first ``hidden_size`` entries.
 
     Attributes:
         n_inputs: size of ``x``.
-        hidden_size: number of units ``H``.
+        hidden_size: number of units ``H`` (what a readout sees).
         state_size: size of the state ``h`` the cell maps (``H``; LSTM: ``2H``, ``concat(h, c)``).
     """
 
@@ -89,24 +116,52 @@ class RecurrentCell(nn.Module, ABC):
     hidden_size: int
     state_size: int
 
-    @abstractmethod
-    def forward(self, x: Tensor, h: Tensor) -> Tensor:
+    def __call__(self, x: Tensor, h: Tensor) -> Tensor:
         """One step: ``x (B, n_inputs)``, ``h (B, state_size)`` -> next state ``(B, state_size)``."""
-
-    @abstractmethod
-    def sequence(self, inputs: Tensor, h0: Tensor) -> Tensor:
-        """The whole time loop: ``inputs (T, B, n_inputs)``, ``h0 (B, state_size)`` -> ``(T, B, state_size)``.
-
-        Equal to calling :meth:`forward` once per step (up to float rounding and, in training mode, to which
-        noise samples are drawn), only faster.
-        """
-
-    def hidden(self, states: Tensor) -> Tensor:
-        """The part of ``states (..., state_size)`` a readout sees: ``(..., H)`` (LSTM: ``h`` of ``(h, c)``)."""
-        return states
+        ...
 
 
-class LeakyRNNCell(RecurrentCell):
+def check_cell(cell: object) -> None:
+    """Raise ``TypeError`` naming what is missing when ``cell`` does not follow :class:`RecurrentCell` (it must
+    also be a ``torch.nn.Module``, so that its parameters train and save)."""
+    if not isinstance(cell, nn.Module):
+        raise TypeError(f"cell must be a torch.nn.Module following RecurrentCell, got {type(cell).__name__}")
+    for name in ("n_inputs", "hidden_size", "state_size"):
+        value = getattr(cell, name, None)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise TypeError(f"cell.{name} must be an int >= 1 (the RecurrentCell protocol), got {value!r}")
+    if cell.state_size < cell.hidden_size:  # type: ignore[operator]
+        raise TypeError(f"cell.state_size must be >= cell.hidden_size, got {cell.state_size} < {cell.hidden_size}")
+
+
+def run_sequence(cell: RecurrentCell, inputs: Tensor, h0: Tensor) -> Tensor:
+    """``inputs (T, B, n_inputs)``, ``h0 (B, state_size)`` -> states ``(T, B, state_size)``.
+
+    Uses the cell's own ``sequence`` fast path when it has one, else calls the cell once per step.
+    """
+    sequence = getattr(cell, "sequence", None)
+    if callable(sequence):
+        result: Tensor = sequence(inputs, h0)
+        return result
+    h = h0
+    states = []
+    for x in inputs.unbind(0):
+        h = cell(x, h)
+        states.append(h)
+    return torch.stack(states)
+
+
+def hidden_of(cell: RecurrentCell, states: Tensor) -> Tensor:
+    """The part of ``states (..., state_size)`` a readout sees, ``(..., hidden_size)``: the cell's ``hidden``
+    when it has one, else the first ``hidden_size`` entries (all of them when ``state_size == hidden_size``)."""
+    hidden = getattr(cell, "hidden", None)
+    if callable(hidden):
+        result: Tensor = hidden(states)
+        return result
+    return states if cell.state_size == cell.hidden_size else states[..., : cell.hidden_size]
+
+
+class LeakyRNNCell(nn.Module):
     """Leaky-integrator rate units (Yang et al. 2019; Khajehabdollahi, Zeraati et al. 2024).
 
     With pre-activation ``p = W_in x + W_rec h + b + ξ`` and leak ``α`` (``α = dt/τ``; ``α_i = 1/τ_i`` per unit
@@ -162,10 +217,8 @@ class LeakyRNNCell(RecurrentCell):
         recurrent_noise: float = 0.0,
     ) -> None:
         super().__init__()
-        if not 0.0 < alpha <= 1.0:
-            raise ValueError(f"alpha must lie in (0, 1], got {alpha}")
-        if recurrent_noise < 0 or not math.isfinite(recurrent_noise):
-            raise ValueError(f"recurrent_noise must be a finite number >= 0, got {recurrent_noise}")
+        alpha = check_number("alpha", alpha, low=0.0, high=1.0, low_open=True)
+        recurrent_noise = check_number("recurrent_noise", recurrent_noise, low=0.0)
         if train_tau and init is Init.DIAGONAL:
             raise ValueError("init=Init.DIAGONAL is all on the diagonal of W_rec, which train_tau zeroes")
         self.n_inputs = n_inputs
@@ -263,6 +316,10 @@ class LeakyRNNCell(RecurrentCell):
             states.append(h)
         return torch.stack(states)
 
+    def hidden(self, states: Tensor) -> Tensor:
+        """The part of ``states (..., H)`` a readout sees: all of it."""
+        return states
+
     def extra_repr(self) -> str:
         tau = "trainable" if self.train_tau else f"alpha={self.alpha:g}"
         return (
@@ -271,7 +328,7 @@ class LeakyRNNCell(RecurrentCell):
         )
 
 
-class TorchGRUCell(RecurrentCell):
+class TorchGRUCell(nn.Module):
     """torch's GRU (``nn.GRU``, one layer) as a cell; state ``h (B, H)``.
 
     The whole sequence runs through ``nn.GRU`` itself; one step is ``nn.GRU`` on a length-1 sequence, so both
@@ -293,8 +350,12 @@ class TorchGRUCell(RecurrentCell):
         """``inputs (T, B, n_inputs)``, ``h0 (B, H)`` -> ``(T, B, H)``."""
         return self.gru(inputs, h0.unsqueeze(0))[0]
 
+    def hidden(self, states: Tensor) -> Tensor:
+        """The part of ``states (..., H)`` a readout sees: all of it."""
+        return states
 
-class TorchLSTMCell(RecurrentCell):
+
+class TorchLSTMCell(nn.Module):
     """torch's LSTM (``nn.LSTMCell`` parameters and gate order i, f, g, o) as a cell; state ``concat(h, c)``.
 
     ``state_size = 2H``: ``state[..., :H]`` is ``h`` (what the readout sees), ``state[..., H:]`` is ``c``.

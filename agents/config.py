@@ -7,7 +7,7 @@ the file alone describes (and, with the checkpoint, resumes) a run. Derived valu
 from __future__ import annotations
 
 import enum
-import math
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -16,10 +16,20 @@ from typing import Any
 
 import torch
 
-from mtrnn.agents.networks import Activation, NetworkConfig
-from mtrnn.envs import all_ids
+from mtrnn.agents.checks import check_number
+from mtrnn.agents.networks import DEFAULT_DT, NetworkConfig
+from mtrnn.agents.tasks import TaskSource, build_task
+from mtrnn.envs import Task, all_ids
 
-__all__ = ["Loss", "Optimizer", "TrainConfig", "default_network"]
+__all__ = ["RESUME_CHANGES", "Loss", "Optimizer", "TaskSource", "TrainConfig"]
+
+#: The fields a resumed run may change (``Trainer.resume(..., changes=...)``, ``mtrnn-train --resume DIR --FLAG``):
+#: budgets, the stopping target, the evaluation interval, the learning rate, and where/how fast it runs. Every
+#: other field defines the run and is refused. Changing ``threads`` or ``device`` keeps the run valid but not
+#: bit-exact (float sums are ordered differently); the others keep it exact up to the step of the change.
+RESUME_CHANGES = frozenset(
+    {"max_steps", "max_time", "target_perf", "eval_interval", "learning_rate", "threads", "device", "prefetch"}
+)
 
 
 class Loss(enum.Enum):
@@ -43,51 +53,11 @@ class Optimizer(enum.Enum):
     SGD = "sgd"
 
 
-def default_network() -> NetworkConfig:
-    """The default recipe's network: a leaky RNN of 128 tanh units (the delay tasks' network of "Training and
-    Analysis for Multitask RNNs"), otherwise :class:`NetworkConfig`'s defaults (Yang's α = 0.2, orthogonal
-    ``W_rec``, recurrent noise 0.05). It trains ``mtrnn/DelayAnti-v0`` to 95% in about 100 updates (see
-    ``benchmarks/train_delayanti.py``)."""
-    return NetworkConfig(hidden_size=128, activation=Activation.TANH)
-
-
 def available_cores() -> int:
     """CPU cores this process may run on."""
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
-
-
-def _number(
-    name: str,
-    value: object,
-    *,
-    low: float,
-    high: float = math.inf,
-    integer: bool = False,
-    low_open: bool = False,
-    high_open: bool = False,
-    optional: bool = False,
-) -> Any:
-    """Validate one numeric field; returns it as int/float (None passes when ``optional``).
-
-    Raises TypeError/ValueError whose message names the field and its allowed range.
-    """
-    if value is None and optional:
-        return None
-    kind = "an int" if integer else "a finite number"
-    high_open = high_open or math.isinf(high)
-    interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-    allowed = f"{kind} in {interval}" + (" or None" if optional else "")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
-        raise TypeError(f"{name} must be {allowed}, got {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
-    too_low = value <= low if low_open else value < low
-    too_high = value >= high if high_open else value > high
-    if too_low or too_high:
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
-    return int(value) if integer else float(value)
 
 
 @dataclass(frozen=True)
@@ -96,15 +66,23 @@ class TrainConfig:
 
     Several ``env_ids`` are trained as one :class:`mtrnn.envs.MultiTask` (one task per batch, drawn with
     ``task_weights``; one-hot rule inputs appended unless every task carries its own rule cue). Evaluation
-    scores every task (every component of a mixture id such as ``mtrnn/Yang19-v0``) separately.
+    scores every task (every component of a mixture id such as ``mtrnn/Yang19-v0``) separately. The network's
+    time step is the task's (``task_kwargs`` ``dt``, default 20 ms): one source of truth.
     """
 
-    #: Registered ``mtrnn/…`` ids to train on (one or several).
+    #: Registered ``mtrnn/…`` ids to train on (one or several; empty only with ``custom_task``).
     env_ids: tuple[str, ...] = ("mtrnn/DelayAnti-v0",)
     #: Relative sampling weight per id (several ids only; None: uniform).
     task_weights: tuple[float, ...] | None = None
-    #: The recurrent network (architecture, size, activation, τ, noise, output activation).
-    network: NetworkConfig = field(default_factory=default_network)
+    #: Constructor arguments per env id, JSON-safe, e.g. ``{"mtrnn/DelayAnti-v0": {"n_locations": 4, "dt": 10}}``
+    #: (``make_task(env_id, **kwargs)``; the network's dt follows the task's).
+    task_kwargs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: A task given as an object (``Trainer(config, task=...)``) that registered ids cannot describe: its class and
+    #: constructor arguments (:class:`~mtrnn.agents.tasks.TaskSource`); None: the task is ``env_ids``.
+    custom_task: TaskSource | None = None
+    #: The recurrent network (architecture, size, activation, τ, noise, output activation); partial dicts in
+    #: ``from_dict`` fill the rest from ``NetworkConfig()``.
+    network: NetworkConfig = field(default_factory=NetworkConfig)
     #: The loss (:class:`Loss`): MSE on targets with ``batch.mask`` or cross-entropy on labels.
     loss: Loss = Loss.CROSS_ENTROPY
     #: The optimiser (:class:`Optimizer`).
@@ -143,7 +121,8 @@ class TrainConfig:
     seed: int = 0
     #: Torch device for training (``"cpu"``, ``"cuda"``, ``"cuda:1"``…).
     device: str = "cpu"
-    #: torch CPU threads (>= 1); None: every core this process may use.
+    #: torch CPU threads (>= 1); None: every core this process may use. The trainer records the number it used in
+    #: the run's config.json (a resume uses it again: thread counts change float sums, so exactness needs them).
     threads: int | None = None
     #: Batches a background thread draws (and adds input noise to) ahead of the update (>= 0; 0: in the training
     #: loop); None: 1 when the thread has a core of its own (``threads`` < cores) or the device is not the CPU, else 0.
@@ -153,8 +132,14 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         ids = self.env_ids
-        if isinstance(ids, str) or not isinstance(ids, (tuple, list)) or not ids:
-            raise TypeError(f"env_ids must be a non-empty tuple of registered ids, got {ids!r}")
+        if isinstance(ids, str) or not isinstance(ids, (tuple, list)):
+            raise TypeError(f"env_ids must be a tuple of registered ids, got {ids!r}")
+        if self.custom_task is not None and not isinstance(self.custom_task, TaskSource):
+            raise TypeError(f"custom_task must be a TaskSource or None, got {type(self.custom_task).__name__}")
+        if self.custom_task is not None and ids:
+            raise ValueError(f"env_ids must be empty when custom_task is given (one task source), got {list(ids)}")
+        if self.custom_task is None and not ids:
+            raise TypeError("env_ids must be a non-empty tuple of registered ids (or give custom_task)")
         known = all_ids()
         for i, env_id in enumerate(ids):
             if env_id not in known:
@@ -165,14 +150,20 @@ class TrainConfig:
         if self.task_weights is not None:
             if isinstance(self.task_weights, str) or not isinstance(self.task_weights, (tuple, list)):
                 raise TypeError(f"task_weights must be a tuple of numbers >= 0 or None, got {self.task_weights!r}")
-            weights = tuple(_number(f"task_weights[{i}]", w, low=0.0) for i, w in enumerate(self.task_weights))
+            weights = tuple(check_number(f"task_weights[{i}]", w, low=0.0) for i, w in enumerate(self.task_weights))
             if len(weights) != len(ids):
                 raise ValueError(f"task_weights must have one entry per env id ({len(ids)}), got {len(weights)}")
             if sum(weights) <= 0:
                 raise ValueError(f"task_weights must not all be 0, got {list(weights)}")
             object.__setattr__(self, "task_weights", weights)
+        object.__setattr__(self, "task_kwargs", self._checked_task_kwargs())
         if not isinstance(self.network, NetworkConfig):
             raise TypeError(f"network must be a NetworkConfig, got {type(self.network).__name__}")
+        if self.network.dt is not None:
+            raise ValueError(
+                f"network.dt must be None in a TrainConfig: the network runs at its task's time step; set the task's "
+                f"dt instead (task_kwargs {{env_id: {{'dt': {self.network.dt:g}}}}}, mtrnn-train --dt)"
+            )
         for name, kind in (("loss", Loss), ("optimizer", Optimizer)):
             if not isinstance(getattr(self, name), kind):
                 allowed = [m.value for m in kind]
@@ -183,23 +174,29 @@ class TrainConfig:
                 f"got {self.network.output_activation.value!r}"
             )
         values = {
-            "learning_rate": _number("learning_rate", self.learning_rate, low=0.0, low_open=True),
-            "momentum": _number("momentum", self.momentum, low=0.0, high=1.0, high_open=True),
-            "batch_size": _number("batch_size", self.batch_size, low=1, integer=True),
-            "grad_clip_norm": _number("grad_clip_norm", self.grad_clip_norm, low=0.0, low_open=True, optional=True),
-            "grad_clip_value": _number("grad_clip_value", self.grad_clip_value, low=0.0, low_open=True, optional=True),
-            "l1_weight": _number("l1_weight", self.l1_weight, low=0.0),
-            "l2_weight": _number("l2_weight", self.l2_weight, low=0.0),
-            "l1_activity": _number("l1_activity", self.l1_activity, low=0.0),
-            "l2_activity": _number("l2_activity", self.l2_activity, low=0.0),
-            "eval_interval": _number("eval_interval", self.eval_interval, low=1, integer=True),
-            "eval_trials": _number("eval_trials", self.eval_trials, low=1, integer=True),
-            "target_perf": _number("target_perf", self.target_perf, low=0.0, high=1.0, low_open=True, optional=True),
-            "max_steps": _number("max_steps", self.max_steps, low=1, integer=True, optional=True),
-            "max_time": _number("max_time", self.max_time, low=0.0, low_open=True, optional=True),
-            "seed": _number("seed", self.seed, low=0, high=2**63 - 1, integer=True),
-            "threads": _number("threads", self.threads, low=1, integer=True, optional=True),
-            "prefetch": _number("prefetch", self.prefetch, low=0, high=64, integer=True, optional=True),
+            "learning_rate": check_number("learning_rate", self.learning_rate, low=0.0, low_open=True),
+            "momentum": check_number("momentum", self.momentum, low=0.0, high=1.0, high_open=True),
+            "batch_size": check_number("batch_size", self.batch_size, low=1, integer=True),
+            "grad_clip_norm": check_number(
+                "grad_clip_norm", self.grad_clip_norm, low=0.0, low_open=True, optional=True
+            ),
+            "grad_clip_value": check_number(
+                "grad_clip_value", self.grad_clip_value, low=0.0, low_open=True, optional=True
+            ),
+            "l1_weight": check_number("l1_weight", self.l1_weight, low=0.0),
+            "l2_weight": check_number("l2_weight", self.l2_weight, low=0.0),
+            "l1_activity": check_number("l1_activity", self.l1_activity, low=0.0),
+            "l2_activity": check_number("l2_activity", self.l2_activity, low=0.0),
+            "eval_interval": check_number("eval_interval", self.eval_interval, low=1, integer=True),
+            "eval_trials": check_number("eval_trials", self.eval_trials, low=1, integer=True),
+            "target_perf": check_number(
+                "target_perf", self.target_perf, low=0.0, high=1.0, low_open=True, optional=True
+            ),
+            "max_steps": check_number("max_steps", self.max_steps, low=1, integer=True, optional=True),
+            "max_time": check_number("max_time", self.max_time, low=0.0, low_open=True, optional=True),
+            "seed": check_number("seed", self.seed, low=0, high=2**63 - 1, integer=True),
+            "threads": check_number("threads", self.threads, low=1, integer=True, optional=True),
+            "prefetch": check_number("prefetch", self.prefetch, low=0, high=64, integer=True, optional=True),
         }
         for name, value in values.items():
             object.__setattr__(self, name, value)
@@ -220,16 +217,56 @@ class TrainConfig:
         if self.out_dir is not None and (not isinstance(self.out_dir, str) or not self.out_dir.strip()):
             raise TypeError(f"out_dir must be a non-empty path string or None, got {self.out_dir!r}")
 
+    def _checked_task_kwargs(self) -> dict[str, dict[str, Any]]:
+        kwargs = self.task_kwargs
+        if not isinstance(kwargs, Mapping):
+            raise TypeError(f"task_kwargs must be a mapping env id -> {{argument: value}}, got {kwargs!r}")
+        checked: dict[str, dict[str, Any]] = {}
+        for env_id, arguments in kwargs.items():
+            if env_id not in self.env_ids:
+                raise ValueError(f"task_kwargs keys must be ids of env_ids {list(self.env_ids)}, got {env_id!r}")
+            if not isinstance(arguments, Mapping) or not all(isinstance(k, str) for k in arguments):
+                raise TypeError(f"task_kwargs[{env_id!r}] must be a mapping argument name -> value, got {arguments!r}")
+            try:
+                plain = json.loads(json.dumps(dict(arguments), allow_nan=False))
+            except (TypeError, ValueError) as error:
+                raise TypeError(f"task_kwargs[{env_id!r}] must be JSON-safe, got {arguments!r}: {error}") from None
+            if plain:
+                checked[env_id] = plain
+        return checked
+
+    def __hash__(self) -> int:
+        return hash(json.dumps(self.to_dict(), sort_keys=True))
+
     # ------------------------------------------------------------------ derived values
     @property
+    def dt(self) -> float:
+        """The time step in ms of the task (and so of the network); builds the task to read it."""
+        return float(self.build_task().dt)
+
+    @property
     def alpha(self) -> float:
-        """The network's ``dt / τ``."""
-        return float(self.network.alpha)
+        """The leaky network's ``dt / τ`` at the task's time step."""
+        return float(self.network.alpha_at(self.dt))
 
     @property
     def n_tasks(self) -> int:
-        """Number of env ids trained together."""
-        return len(self.env_ids)
+        """Number of env ids trained together (1 for a custom task)."""
+        return max(1, len(self.env_ids))
+
+    def build_task(self) -> Task:
+        """The training task the config describes (``env_ids`` with ``task_kwargs``, or ``custom_task``)."""
+        if self.custom_task is not None:
+            return self.custom_task.build()
+        try:
+            return build_task(self.env_ids, self.task_weights, self.task_kwargs)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"task_kwargs {self.task_kwargs} do not build the task: {error}") from error
+
+    @property
+    def task_names(self) -> tuple[str, ...]:
+        """What the run trains on, for people: the env ids, or the custom task's name."""
+        return self.env_ids if self.custom_task is None else (self.custom_task.name,)
 
     @property
     def num_threads(self) -> int:
@@ -265,7 +302,11 @@ class TrainConfig:
         for f in fields(self):
             value = getattr(self, f.name)
             if isinstance(value, NetworkConfig):
+                value = {k: v for k, v in value.to_dict().items() if k != "dt"}  # the task's dt, not stored twice
+            elif isinstance(value, TaskSource):
                 value = value.to_dict()
+            elif f.name == "task_kwargs":
+                value = {k: dict(v) for k, v in value.items()}
             elif isinstance(value, enum.Enum):
                 value = value.value
             elif isinstance(value, tuple):
@@ -275,7 +316,11 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
-        """Inverse of :meth:`to_dict` (missing keys take their defaults; unknown keys raise ValueError)."""
+        """Inverse of :meth:`to_dict` (missing keys take their defaults; unknown keys raise ValueError).
+
+        A partial ``network`` dict fills its other fields from ``NetworkConfig()`` (the one network default). A
+        ``network.dt`` saved by older versions moves to ``task_kwargs`` (the task's time step).
+        """
         if not isinstance(data, Mapping):
             raise TypeError(f"data must be a mapping of field name -> value, got {type(data).__name__}")
         names = [f.name for f in fields(cls)]
@@ -284,7 +329,17 @@ class TrainConfig:
             raise ValueError(f"config has unknown field(s) {unknown}; fields are {names}")
         kwargs = dict(data)
         if "network" in kwargs and isinstance(kwargs["network"], Mapping):
-            kwargs["network"] = NetworkConfig.from_dict(kwargs["network"])
+            network = dict(kwargs["network"])
+            legacy_dt = network.pop("dt", None)
+            if legacy_dt is not None and legacy_dt != DEFAULT_DT:
+                ids = kwargs.get("env_ids", cls.env_ids)
+                task_kwargs = {k: dict(v) for k, v in dict(kwargs.get("task_kwargs") or {}).items()}
+                for env_id in ids if isinstance(ids, (list, tuple)) else ():
+                    task_kwargs.setdefault(env_id, {}).setdefault("dt", legacy_dt)
+                kwargs["task_kwargs"] = task_kwargs
+            kwargs["network"] = NetworkConfig.from_dict(network)
+        if isinstance(kwargs.get("custom_task"), Mapping):
+            kwargs["custom_task"] = TaskSource.from_dict(kwargs["custom_task"])
         for name, kind in (("loss", Loss), ("optimizer", Optimizer)):
             if name in kwargs and isinstance(kwargs[name], str):
                 try:

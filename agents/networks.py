@@ -31,9 +31,14 @@ from mtrnn.agents.cells import (
     RecurrentCell,
     TorchGRUCell,
     TorchLSTMCell,
+    check_cell,
+    hidden_of,
+    run_sequence,
 )
+from mtrnn.agents.checks import check_number
 
 __all__ = [
+    "DEFAULT_DT",
     "Activation",
     "Architecture",
     "Init",
@@ -70,13 +75,8 @@ _ENUM_FIELDS: dict[str, type[enum.Enum]] = {
 }
 
 
-def _number(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"NetworkConfig.{name} must be a number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"NetworkConfig.{name} must be finite, got {value}")
-    return value
+#: The time step (ms) a network built without one assumes: every registered task's default ``dt``.
+DEFAULT_DT = 20.0
 
 
 @dataclass(frozen=True)
@@ -88,14 +88,18 @@ class NetworkConfig:
 
     architecture: Architecture = Architecture.LEAKY_RNN
     """The recurrent cell. The fields below marked *leaky only* are ignored by GRU and LSTM."""
-    hidden_size: int = 256
+    hidden_size: int = 128
     """Number of recurrent units ``H`` (>= 1). The LSTM state has ``2H`` entries, ``concat(h, c)``."""
-    activation: Activation = Activation.RELU
-    """*Leaky only.* The rate nonlinearity ``f`` (Yang's code default: relu; his paper: softplus)."""
+    activation: Activation = Activation.TANH
+    """*Leaky only.* The rate nonlinearity ``f``. Default tanh: the delay tasks' network of "Training and
+    Analysis for Multitask RNNs", which trains ``mtrnn/DelayAnti-v0`` to 95% in about 100 updates (Yang's code
+    default is relu, his paper's networks softplus)."""
     init: Init = Init.ORTHOGONAL
     """*Leaky only.* ``W_rec`` initialisation, scaled by ``g`` = 1.0 (tanh) or 0.5 (others), as in Yang's code."""
-    dt: float = 20.0
-    """Time step in ms (> 0); must match the task's ``dt``."""
+    dt: float | None = None
+    """Time step in ms (> 0), or None (default): the task's. The trainer builds the network with its task's
+    ``dt`` (one source of truth: the task), so leave it None in a :class:`~mtrnn.agents.config.TrainConfig`;
+    set it only to build a network without a task (:func:`build_network` then uses it, else 20 ms)."""
     tau: float = 100.0
     """*Leaky only.* Fixed membrane time constant in ms (>= dt); ``alpha = dt / tau``. Unused by the dynamics
     when ``train_tau`` (then each unit has its own τ in steps)."""
@@ -119,19 +123,12 @@ class NetworkConfig:
             if not isinstance(value, kind):
                 allowed = ", ".join(f"{kind.__name__}.{member.name}" for member in kind)
                 raise TypeError(f"NetworkConfig.{name} must be one of {allowed}; got {value!r}")
-        if isinstance(self.hidden_size, bool) or not isinstance(self.hidden_size, int):
-            raise TypeError(f"NetworkConfig.hidden_size must be an int >= 1, got {type(self.hidden_size).__name__}")
-        if self.hidden_size < 1:
-            raise ValueError(f"NetworkConfig.hidden_size must be an int >= 1, got {self.hidden_size}")
-        dt = _number("dt", self.dt)
-        tau = _number("tau", self.tau)
-        noise = _number("recurrent_noise", self.recurrent_noise)
-        if dt <= 0:
-            raise ValueError(f"NetworkConfig.dt must be > 0 ms, got {dt}")
-        if tau < dt:
+        check_number("NetworkConfig.hidden_size", self.hidden_size, low=1, integer=True)
+        dt = check_number("NetworkConfig.dt", self.dt, low=0.0, low_open=True, optional=True)
+        tau = check_number("NetworkConfig.tau", self.tau, low=0.0, low_open=True)
+        noise = check_number("NetworkConfig.recurrent_noise", self.recurrent_noise, low=0.0)
+        if dt is not None and tau < dt:
             raise ValueError(f"NetworkConfig.tau must be >= dt = {dt} ms (alpha = dt/tau in (0, 1]), got {tau}")
-        if noise < 0:
-            raise ValueError(f"NetworkConfig.recurrent_noise must be >= 0, got {noise}")
         for name in ("train_tau", "nonlinearity_inside"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"NetworkConfig.{name} must be a bool, got {getattr(self, name)!r}")
@@ -150,8 +147,16 @@ class NetworkConfig:
 
     @property
     def alpha(self) -> float:
-        """``dt / tau`` in ``(0, 1]``: the fixed leak of the leaky RNN (unused when ``train_tau``)."""
-        return self.dt / self.tau
+        """``dt / tau``: the fixed leak of the leaky RNN (unused when ``train_tau``); ``dt`` = 20 ms when None."""
+        return self.alpha_at(DEFAULT_DT if self.dt is None else self.dt)
+
+    def alpha_at(self, dt: float) -> float:
+        """``dt / tau`` for a task's time step ``dt`` (ms); ValueError when ``tau < dt``."""
+        if self.tau < dt:
+            raise ValueError(
+                f"network tau must be >= the time step dt = {dt} ms (alpha = dt/tau in (0, 1]), got {self.tau} ms"
+            )
+        return dt / self.tau
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict of every field (enums as their values); inverse of :meth:`from_dict`."""
@@ -196,7 +201,7 @@ def _head_sizes(n_outputs: int | Sequence[int]) -> tuple[int, ...]:
     return tuple(sizes)
 
 
-def _make_cell(config: NetworkConfig, n_inputs: int) -> RecurrentCell:
+def _make_cell(config: NetworkConfig, n_inputs: int, dt: float) -> RecurrentCell:
     if config.architecture is Architecture.GRU:
         return TorchGRUCell(n_inputs, config.hidden_size)
     if config.architecture is Architecture.LSTM:
@@ -206,7 +211,7 @@ def _make_cell(config: NetworkConfig, n_inputs: int) -> RecurrentCell:
         config.hidden_size,
         activation=config.activation,
         init=config.init,
-        alpha=config.alpha,
+        alpha=1.0 if config.train_tau else config.alpha_at(dt),
         train_tau=config.train_tau,
         nonlinearity_inside=config.nonlinearity_inside,
         recurrent_noise=config.recurrent_noise,
@@ -218,12 +223,13 @@ class RecurrentNetwork(nn.Module):
 
     Attributes:
         config: the :class:`NetworkConfig` it was built from.
+        dt: the time step in ms the dynamics assume (the task's).
         n_inputs: input size.
         n_outputs: total output size, ``sum(head_sizes)``.
         head_sizes: one entry per readout head (a single head: ``(n_outputs,)``).
         state_size: ``H`` (LSTM: ``2H``, state ``concat(h, c)``).
-        cell: the one-step cell ``cell(x (B, n_inputs), h (B, state_size)) -> (B, state_size)``, the same
-            object (and parameters) :meth:`forward` runs.
+        cell: the one-step cell ``cell(x (B, n_inputs), h (B, state_size)) -> (B, state_size)``
+            (:class:`~mtrnn.agents.cells.RecurrentCell`), the same object (and parameters) :meth:`forward` runs.
         readout: ``nn.Linear(H, n_outputs)``; head ``k`` is the slice of its rows for that head, which is the
             same as one linear layer per head. Initialised Glorot-uniform, bias 0 (Yang 2019).
 
@@ -231,21 +237,37 @@ class RecurrentNetwork(nn.Module):
     and recurrent noise.
     """
 
-    def __init__(self, config: NetworkConfig, n_inputs: int, n_outputs: int | Sequence[int]) -> None:
+    def __init__(
+        self,
+        config: NetworkConfig,
+        n_inputs: int,
+        n_outputs: int | Sequence[int],
+        *,
+        dt: float | None = None,
+        cell: RecurrentCell | None = None,
+    ) -> None:
         super().__init__()
         if not isinstance(config, NetworkConfig):
             raise TypeError(f"config must be a NetworkConfig, got {type(config).__name__}")
-        if isinstance(n_inputs, bool) or not isinstance(n_inputs, int):
-            raise TypeError(f"n_inputs must be an int >= 1, got {n_inputs!r}")
-        if n_inputs < 1:
-            raise ValueError(f"n_inputs must be an int >= 1, got {n_inputs}")
+        check_number("n_inputs", n_inputs, low=1, integer=True)
+        dt = check_number("dt", dt, low=0.0, low_open=True, optional=True)
+        if dt is not None and config.dt is not None and not math.isclose(dt, config.dt):
+            raise ValueError(f"dt must equal network.dt = {config.dt} ms when both are given, got {dt} ms")
         self.config = config
+        self.dt: float = dt if dt is not None else config.dt if config.dt is not None else DEFAULT_DT
         self.n_inputs = n_inputs
         self.head_sizes = _head_sizes(n_outputs)
         self.n_outputs = sum(self.head_sizes)
-        self.cell = _make_cell(config, n_inputs)
-        self.state_size = self.cell.state_size
-        self.readout = nn.Linear(config.hidden_size, self.n_outputs)
+        if cell is None:
+            cell = _make_cell(config, n_inputs, self.dt)
+        else:
+            check_cell(cell)
+            if cell.n_inputs != n_inputs:
+                raise ValueError(f"cell.n_inputs must equal n_inputs = {n_inputs}, got {cell.n_inputs}")
+        self.cell: RecurrentCell = cell
+        self.state_size: int = int(cell.state_size)
+        self.hidden_size: int = int(cell.hidden_size)
+        self.readout = nn.Linear(self.hidden_size, self.n_outputs)
         with torch.no_grad():
             nn.init.xavier_uniform_(self.readout.weight)
             nn.init.zeros_(self.readout.bias)
@@ -259,7 +281,7 @@ class RecurrentNetwork(nn.Module):
 
     def outputs_from_states(self, states: Tensor) -> Tensor:
         """Readout plus output activation: ``(..., state_size) -> (..., n_outputs)``."""
-        outputs = self.readout(self.cell.hidden(states))
+        outputs = self.readout(hidden_of(self.cell, states))
         if self.config.output_activation is OutputActivation.SIGMOID:
             outputs = torch.sigmoid(outputs)
         return outputs
@@ -284,7 +306,7 @@ class RecurrentNetwork(nn.Module):
             raise ValueError(
                 f"h0 must have shape (B, state_size) = ({batch_size}, {self.state_size}), got {tuple(h0.shape)}"
             )
-        states = self.cell.sequence(inputs, h0)
+        states = run_sequence(self.cell, inputs, h0)
         return self.outputs_from_states(states), states
 
     def split_heads(self, outputs: Tensor) -> list[Tensor]:
@@ -294,7 +316,14 @@ class RecurrentNetwork(nn.Module):
         return list(outputs.split(self.head_sizes, dim=-1))
 
 
-def build_network(config: NetworkConfig, n_inputs: int, n_outputs: int | Sequence[int]) -> RecurrentNetwork:
+def build_network(
+    config: NetworkConfig,
+    n_inputs: int,
+    n_outputs: int | Sequence[int],
+    *,
+    dt: float | None = None,
+    cell: RecurrentCell | None = None,
+) -> RecurrentNetwork:
     """Build the network ``config`` describes for a task with ``n_inputs`` inputs.
 
     Args:
@@ -303,5 +332,10 @@ def build_network(config: NetworkConfig, n_inputs: int, n_outputs: int | Sequenc
         n_outputs: output size (``task.n_outputs``), or a sequence of head sizes for a multi-head readout
             (one linear head per entry, outputs concatenated in that order; e.g. ``[2] * n_heads`` for the
             N-parity heads of Khajehabdollahi, Zeraati et al. 2024).
+        dt: the task's time step in ms (``task.dt``); None: ``config.dt``, else 20 ms. The leaky RNN's
+            ``alpha = dt / tau``.
+        cell: use this cell (any ``nn.Module`` following :class:`~mtrnn.agents.cells.RecurrentCell`, e.g. a
+            user's own) instead of the one ``config.architecture`` names; the readout reads its
+            ``hidden_size`` units.
     """
-    return RecurrentNetwork(config, n_inputs, n_outputs)
+    return RecurrentNetwork(config, n_inputs, n_outputs, dt=dt, cell=cell)

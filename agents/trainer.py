@@ -7,8 +7,13 @@ of one rule, gradient clipping, evaluation every few hundred steps on fresh tria
 performance (the minimum over tasks).
 
 Exact resume: every random stream of step ``k`` is derived from ``(seed, k)`` (see :mod:`mtrnn.agents.batches`),
-and a checkpoint (model, optimiser, step, metrics) is written atomically at every evaluation, so a run killed at
-any moment and resumed from its run directory writes the same metrics as an uninterrupted run.
+and a checkpoint (model, optimiser, step, metrics, bookkeeping, the states of stateful callbacks) is written
+atomically at every evaluation, after the callbacks' ``on_evaluation``, so a run killed at any moment and resumed
+from its run directory writes the same metrics as an uninterrupted run. On resume the callbacks are attached
+(``init_callback``) first, then given their saved state (``load_state_dict``, which may call
+:meth:`Trainer.set_task`), then told that training starts, all before the next batch is drawn. The thread count
+is part of the run (recorded in ``config.json``): a resume with another count continues correctly but not
+bit-exactly.
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ import enum
 import math
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,7 +35,8 @@ from torch import Tensor
 from mtrnn.agents.batches import (
     BatchStream,
     EvalTask,
-    build_task,
+    add_input_noise,
+    eval_noise_seed,
     eval_rng,
     eval_tasks,
     init_seed,
@@ -37,16 +44,21 @@ from mtrnn.agents.batches import (
     torch_step_seed,
 )
 from mtrnn.agents.callbacks import Callback, ProgressBar, TrainState
-from mtrnn.agents.config import Loss, Optimizer, TrainConfig
+from mtrnn.agents.cells import RecurrentCell
+from mtrnn.agents.config import RESUME_CHANGES, Loss, Optimizer, TrainConfig
 from mtrnn.agents.losses import activity_penalty, masked_cross_entropy, masked_mse, weight_penalty, weights_of
 from mtrnn.agents.networks import RecurrentNetwork, build_network
-from mtrnn.agents.rundir import Checkpoint, MetricsRow, RunDir
+from mtrnn.agents.rundir import CallbackState, Checkpoint, MetricsRow, Progress, RunDir
+from mtrnn.agents.tasks import TaskSource, describe_task
 from mtrnn.envs import Task, TrialBatch
 
 __all__ = ["StopReason", "TrainResult", "Trainer", "TrainingDiverged", "train"]
 
 #: Trials per forward pass at evaluation (bounds memory; the trials drawn do not depend on it).
 EVAL_CHUNK = 256
+#: The evaluation trials are kept (on the training device) between evaluations when they take at most this many
+#: bytes; larger sets are drawn again at each evaluation (the same seeded trials, only slower).
+EVAL_CACHE_BYTES = 512 * 2**20
 
 
 class StopReason(enum.Enum):
@@ -117,14 +129,20 @@ class Trainer:
         config: the run's settings.
         callbacks: hooks called during training (see :mod:`mtrnn.agents.callbacks`).
         progress: show a tqdm progress bar (loss and lowest per-task performance).
-        overwrite: when ``config.out_dir`` already holds a run, replace it (else FileExistsError).
+        overwrite: when ``config.out_dir`` already holds a run, delete the files that run's trainer wrote (and
+            nothing else) and start again (else FileExistsError).
         report: write ``report.md`` and its PNGs into the run directory at the end.
         task: train on this Task instead of ``config.env_ids`` (any :class:`~mtrnn.envs.Task`, e.g. an
-            unregistered variant or a :class:`~mtrnn.envs.neurogym_adapter.NeurogymTask`); its metrics column is
-            ``perf/<task.name>`` (one per component of a MultiTask). ``config.json`` cannot describe such a task:
-            pass the same one again to :meth:`resume`.
+            unregistered variant or a :class:`~mtrnn.envs.neurogym_adapter.NeurogymTask`). The trainer's
+            :attr:`config` (and ``config.json``) then describes this task: as registered ids with
+            ``task_kwargs`` when those rebuild it exactly, else as a ``custom_task`` naming its class (and its
+            constructor arguments when they could be read back; otherwise a resume needs the same task again).
+        cell: train this recurrent cell (any ``nn.Module`` following
+            :class:`~mtrnn.agents.cells.RecurrentCell`, e.g. a user's own) instead of the one
+            ``config.network.architecture`` names; ``config.network.hidden_size`` must equal its
+            ``hidden_size``. A resume needs a cell of the same class again.
 
-    Use :meth:`resume` to continue a run from its directory.
+    The network's time step is the task's. Use :meth:`resume` to continue a run from its directory.
     """
 
     def __init__(
@@ -136,22 +154,29 @@ class Trainer:
         overwrite: bool = False,
         report: bool = True,
         task: Task | None = None,
+        cell: RecurrentCell | None = None,
     ) -> None:
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
         if task is not None and not isinstance(task, Task):
             raise TypeError(f"task must be a Task or None, got {type(task).__name__}")
-        self.config = config
         self.device = _device(config.device)
-        self.task: Task = build_task(config.env_ids, config.task_weights) if task is None else task
-        if not math.isclose(config.network.dt, self.task.dt):
+        if task is None:
+            self.task: Task = config.build_task()
+        else:
+            self.task = task
+            config = _described(config, task)
+        if cell is not None and getattr(cell, "hidden_size", None) != config.network.hidden_size:
             raise ValueError(
-                f"network.dt must equal the task's time step, {self.task.dt} ms, got {config.network.dt} ms"
+                f"network.hidden_size must equal the cell's hidden_size ({getattr(cell, 'hidden_size', None)}) "
+                f"when a cell is given, got {config.network.hidden_size}"
             )
-        self.eval_tasks: list[EvalTask] = eval_tasks(config.env_ids if task is None else (task.name,), self.task)
+        # The thread count is part of the run (float sums depend on it): record the number actually used.
+        self.config: TrainConfig = dataclasses.replace(config, threads=config.num_threads)
+        self.eval_tasks: list[EvalTask] = eval_tasks(self.config.task_names, self.task)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(init_seed(config.seed))
-            network = build_network(config.network, self.task.n_inputs, self.task.n_outputs)
+            network = build_network(config.network, self.task.n_inputs, self.task.n_outputs, dt=self.task.dt, cell=cell)
         self.network: RecurrentNetwork = network.to(self.device)
         self.optimizer = self._make_optimizer()
         self._weights = weights_of(self.network)
@@ -161,23 +186,22 @@ class Trainer:
         for callback in self.callbacks:
             if not isinstance(callback, Callback):
                 raise TypeError(f"callbacks must be Callback instances, got {type(callback).__name__}")
-        self.run_dir = RunDir(config.out_dir) if config.out_dir is not None else None
+        self.run_dir = RunDir(self.config.out_dir) if self.config.out_dir is not None else None
         self._overwrite = overwrite
         self._report = report
         self._resumed = False
+        self._saved_callbacks: tuple[CallbackState, ...] = ()
+        self._changes: str | None = None
+        self._pin = self.device.type == "cuda"
         self._stream: BatchStream[dict[str, Tensor]] = BatchStream(
-            self.task, config.batch_size, config.seed, self._host_tensors, config.num_prefetch
+            self.task, self.config.batch_size, self.config.seed, self._host_tensors, self.config.num_prefetch
         )
         self._step = 0
         self._elapsed_before = 0.0
-        self._loss = math.nan
-        self._loss_sum = 0.0
-        self._loss_count = 0
-        self._data_time = 0.0
-        self._update_time = 0.0
-        self._performance: dict[str, float] = {}
-        self._evaluated_at = -1
+        self._progress = Progress()
         self._metrics: list[MetricsRow] = []
+        self._eval_sets: list[list[tuple[TrialBatch, Tensor]]] | None = None
+        self._checkpoint_step: int | None = None
         self._clock = time.perf_counter()
 
     # ------------------------------------------------------------------ construction helpers
@@ -198,50 +222,86 @@ class Trainer:
         report: bool = True,
         device: str | None = None,
         threads: int | None = None,
+        changes: Mapping[str, Any] | None = None,
         task: Task | None = None,
+        cell: RecurrentCell | None = None,
     ) -> Trainer:
-        """Continue the run in ``run_dir`` from its checkpoint (same config; ``device``/``threads`` may change;
-        a run trained on an explicit ``task`` needs the same task again).
+        """Continue the run in ``run_dir`` from its checkpoint.
 
-        The resumed run replays exactly what the uninterrupted run would have done: its metrics rows equal those of
-        an uninterrupted run with the same config (the ``time`` column aside).
+        The resumed run replays exactly what the uninterrupted run would have done: its metrics rows equal those
+        of an uninterrupted run with the same config (the ``time`` column aside), provided it gets the same
+        callbacks (their saved states are restored) and the same thread count (the recorded one, by default).
+
+        Args:
+            run_dir: the run directory.
+            callbacks: the run's callbacks again (a stateful one gets its saved state back).
+            progress: show a progress bar.
+            report: write the report at the end.
+            device: train on this device instead (same as ``changes={"device": ...}``).
+            threads: use this many torch threads instead of the recorded number (not bit-exact).
+            changes: new values of fields in :data:`~mtrnn.agents.config.RESUME_CHANGES` (budgets, target,
+                evaluation interval, learning rate, device, threads, prefetch); recorded as a ``change`` row in
+                ``metrics.csv`` and written to ``config.json``. Any other field raises ValueError naming it.
+            task: the task object again, for a run trained on a task its config cannot rebuild.
+            cell: a cell of the same class again, for a run trained on a user's cell.
         """
         run = RunDir(run_dir)
-        config = run.read_config()
-        changes: dict[str, object] = {"out_dir": str(run.path)}
+        saved = run.read_config()
+        checkpoint = run.read_checkpoint()
+        requested: dict[str, Any] = dict(changes or {})
         if device is not None:
-            changes["device"] = device
+            requested["device"] = device
         if threads is not None:
-            changes["threads"] = threads
-        config = dataclasses.replace(config, **changes)
-        trainer = cls(config, callbacks=callbacks, progress=progress, report=report, task=task)
-        trainer._load(run.read_checkpoint())
+            requested["threads"] = threads
+        refused = sorted(set(requested) - RESUME_CHANGES)
+        if refused:
+            raise ValueError(
+                f"changes may only name {sorted(RESUME_CHANGES)} on resume (the rest defines the run); got "
+                f"{refused}: start a new run (e.g. mtrnn-train --config {run.file(run.CONFIG)} --out NEW_DIR ...)"
+            )
+        config = dataclasses.replace(saved, out_dir=str(run.path), **requested)
+        trainer = cls(config, callbacks=callbacks, progress=progress, report=report, task=task, cell=cell)
+        if task is not None and _task_fields(trainer.config) != _task_fields(saved):
+            raise ValueError(
+                f"task must be the task the run in {run.path} trained on ({_task_fields(saved)}), got one described "
+                f"as {_task_fields(trainer.config)}"
+            )
+        trainer._load(checkpoint)
+        differences = [
+            f"{name} {getattr(saved, name)!r} -> {getattr(trainer.config, name)!r}"
+            for name in sorted(RESUME_CHANGES)
+            if getattr(saved, name) != getattr(trainer.config, name)
+        ]
+        if differences:
+            trainer._changes = "resume: " + "; ".join(differences)
         return trainer
 
     def _load(self, checkpoint: Checkpoint) -> None:
         self.network.load_state_dict(checkpoint.model)
         self.optimizer.load_state_dict(checkpoint.optimizer)
+        for group in self.optimizer.param_groups:  # a resume may lower the learning rate
+            group["lr"] = self.config.learning_rate
         self._step = checkpoint.step
         self._elapsed_before = checkpoint.elapsed
         self._metrics = [dict(row) for row in checkpoint.metrics]
-        extra = checkpoint.extra
-        self._loss = float(extra["loss"])
-        self._loss_sum = float(extra["loss_sum"])
-        self._loss_count = int(extra["loss_count"])
-        self._data_time = float(extra["data_time"])
-        self._update_time = float(extra["update_time"])
-        self._evaluated_at = int(extra["evaluated_at"])
-        self._performance = {k: float(v) for k, v in extra["performance"].items()}
+        self._progress = checkpoint.progress
+        self._saved_callbacks = checkpoint.callbacks
+        self._checkpoint_step = checkpoint.step
+        self._resumed = True
+
+    def _restore_callbacks(self) -> None:
+        """Hand each saved callback state to the callback of the same class (in order); after ``init_callback``,
+        so that a callback can act on the trainer (e.g. :meth:`set_task`) while restoring."""
         available = list(self.callbacks)
-        for saved in extra["callbacks"]:
-            match = next((c for c in available if type(c).__qualname__ == saved["type"]), None)
+        for saved in self._saved_callbacks:
+            match = next((c for c in available if type(c).__qualname__ == saved.kind), None)
             if match is None:
                 raise ValueError(
-                    f"callbacks must include a {saved['type']} to resume this run (its state was checkpointed)"
+                    f"callbacks must include a {saved.kind} to resume this run (its state was checkpointed)"
                 )
             available.remove(match)
-            match.load_state_dict(saved["state"])
-        self._resumed = True
+            match.load_state_dict(saved.state)
+        self._saved_callbacks = ()
 
     # ------------------------------------------------------------------ public API
     @property
@@ -250,19 +310,27 @@ class Trainer:
         return self._step
 
     @property
+    def last_checkpoint(self) -> int | None:
+        """The step of the last checkpoint written to (or resumed from) the run directory; None if none."""
+        return self._checkpoint_step
+
+    @property
     def metrics(self) -> list[MetricsRow]:
-        """The metrics rows so far (one per evaluation; the rows of ``metrics.csv``)."""
+        """The metrics rows so far (one per evaluation, plus one per recorded change; ``metrics.csv``)."""
         return list(self._metrics)
 
     @property
     def metrics_columns(self) -> list[str]:
-        """``step, trials, time, loss, perf/<env id>…`` (the columns of ``metrics.csv``)."""
-        return ["step", "trials", "time", "loss", *(f"perf/{t.env_id}" for t in self.eval_tasks)]
+        """``step, trials, time, loss, perf/<env id>…, change`` (the columns of ``metrics.csv``)."""
+        return ["step", "trials", "time", "loss", *(f"perf/{t.env_id}" for t in self.eval_tasks), "change"]
 
     def set_task(self, task: Task) -> None:
         """The curriculum hook: train on ``task`` from the next batch on (same ``n_inputs``/``n_outputs``).
 
-        Evaluation keeps scoring the config's tasks. Pass a new Task object; do not change a task in place.
+        Evaluation keeps scoring the config's tasks. Pass a new Task object; do not change a task in place. A
+        callback that calls this must save what it needs to call it again in its ``state_dict()`` and call it
+        again from ``load_state_dict()`` (run on resume before the next batch): the checkpoint does not hold
+        task objects.
         """
         if not isinstance(task, Task):
             raise TypeError(f"task must be a Task, got {type(task).__name__}")
@@ -271,38 +339,77 @@ class Trainer:
                 f"task must have n_inputs={self.task.n_inputs} and n_outputs={self.task.n_outputs} like the "
                 f"network, got {task.n_inputs} and {task.n_outputs}"
             )
+        if not math.isclose(task.dt, self.network.dt):
+            raise ValueError(f"task.dt must equal the network's time step {self.network.dt} ms, got {task.dt} ms")
         self.task = task
         self._stream.set_task(task)
 
+    def record_change(self, description: str) -> None:
+        """Add a ``change`` row to the metrics at the current step (e.g. a curriculum stage or a resume with a new
+        learning rate); saved with the next checkpoint and drawn as a marker on the report's curves."""
+        if not isinstance(description, str) or not description.strip() or "\n" in description:
+            raise ValueError(f"description must be a non-empty one-line string, got {description!r}")
+        self._metrics.append(
+            {
+                "step": self._step,
+                "trials": self._step * self.config.batch_size,
+                "time": round(self._elapsed(), 3),
+                "change": description,
+            }
+        )
+
     def state(self) -> TrainState:
         """A snapshot of where training stands."""
+        progress = self._progress
         return TrainState(
             step=self._step,
             batch_size=self.config.batch_size,
             elapsed=self._elapsed(),
-            loss=self._loss,
-            performance=dict(self._performance),
-            evaluated_at=self._evaluated_at,
-            data_time=self._data_time,
-            update_time=self._update_time,
+            loss=progress.loss,
+            performance=dict(progress.performance),
+            evaluated_at=progress.evaluated_at,
+            data_time=progress.data_time,
+            update_time=progress.update_time,
         )
+
+    def evaluation_sets(self) -> list[list[tuple[TrialBatch, Tensor]]]:
+        """Per evaluation task, its fixed seeded trials in chunks: ``(noise-free batch, inputs with input noise
+        on the training device (T, B, n_in))``. Drawn once per run (and kept when small enough, see
+        :data:`EVAL_CACHE_BYTES`); a resumed run draws the same trials."""
+        if self._eval_sets is not None:
+            return self._eval_sets
+        sets = []
+        size = 0
+        for index, eval_task in enumerate(self.eval_tasks):
+            rng = eval_rng(self.config.seed, index)
+            chunks = []
+            bounds = eval_task.task.observation_bounds
+            for chunk, start in enumerate(range(0, self.config.eval_trials, EVAL_CHUNK)):
+                batch = eval_task.sample(min(EVAL_CHUNK, self.config.eval_trials - start), rng)
+                inputs = torch.from_numpy(batch.inputs).to(self.device)
+                inputs = add_input_noise(inputs, batch, bounds, eval_noise_seed(self.config.seed, index, chunk))
+                size += batch.inputs.nbytes + batch.targets.nbytes + batch.mask.nbytes + inputs.nbytes
+                chunks.append((batch, inputs))
+            sets.append(chunks)
+        if size <= EVAL_CACHE_BYTES:
+            self._eval_sets = sets
+        return sets
 
     def evaluate(self) -> dict[str, float]:
         """Fraction correct per task (``task.score``) on the run's fixed seeded evaluation trials.
 
-        The network runs in eval mode (no recurrent noise); inputs carry the task's input noise. The training
-        random streams are not touched.
+        The network runs in eval mode (no recurrent noise); inputs carry the task's input noise, added by the
+        same function as in training (:func:`~mtrnn.agents.batches.add_input_noise`, seeded per run). The
+        training random streams are not touched.
         """
         was_training = self.network.training
         self.network.eval()
         performance: dict[str, float] = {}
         with torch.no_grad():
-            for index, eval_task in enumerate(self.eval_tasks):
-                rng = eval_rng(self.config.seed, index)
+            for eval_task, chunks in zip(self.eval_tasks, self.evaluation_sets(), strict=True):
                 scores = []
-                for start in range(0, self.config.eval_trials, EVAL_CHUNK):
-                    batch = eval_task.sample(min(EVAL_CHUNK, self.config.eval_trials - start), rng)
-                    outputs, _ = self.network(torch.from_numpy(batch.inputs).to(self.device))
+                for batch, inputs in chunks:
+                    outputs, _ = self.network(inputs)
                     scores.append(eval_task.task.score(outputs.cpu().numpy(), batch))
                 performance[eval_task.env_id] = float(np.mean(np.concatenate(scores)))
         self.network.train(was_training)
@@ -313,6 +420,7 @@ class Trainer:
 
         Raises:
             TrainingDiverged: the loss or the gradient became NaN/inf (the last good checkpoint stays on disk).
+            KeyboardInterrupt: passed on; :attr:`last_checkpoint` says where a resume would continue.
         """
         config = self.config
         self._prepare_run_dir()
@@ -322,16 +430,21 @@ class Trainer:
             self.network.train()
             for callback in self.callbacks:
                 callback.init_callback(self)
+            self._restore_callbacks()
+            if self._changes is not None:
+                self.record_change(self._changes)
+                self._changes = None
+            for callback in self.callbacks:
                 callback.on_training_start(self.state())
             try:
-                if not self._metrics:
+                if not any(_is_evaluation(row) for row in self._metrics):
                     self._record_evaluation()
                 reason = self._stop_reason()
                 while reason is None:
                     reason = self._train_one_step()
                     if reason is None:
                         reason = self._stop_reason()
-                if self._evaluated_at != self._step:
+                if self._progress.evaluated_at != self._step:
                     self._record_evaluation()
             finally:
                 self._stream.close()
@@ -340,9 +453,21 @@ class Trainer:
                 callback.on_training_end(state)
         self.network.eval()
         if self.run_dir is not None and self._report:
-            from mtrnn.agents.report import write_report
+            from mtrnn.agents.report import ExampleTrial, write_report
 
-            write_report(self, reason)
+            examples = [
+                ExampleTrial(eval_task.env_id, eval_task.task, chunks[0][0], chunks[0][1])
+                for eval_task, chunks in zip(self.eval_tasks, self.evaluation_sets(), strict=True)
+            ]
+            write_report(
+                self.run_dir,
+                config=self.config,
+                metrics=self.metrics,
+                state=state,
+                stop_reason=reason.value,
+                network=self.network,
+                examples=examples,
+            )
         return TrainResult(self.network, state, reason, list(self._metrics), self.run_dir)
 
     # ------------------------------------------------------------------ the loop
@@ -351,23 +476,29 @@ class Trainer:
 
     def _prepare_run_dir(self) -> None:
         run = self.run_dir
-        if run is None or self._resumed:
+        if run is None:
+            return
+        if self._resumed:
+            run.write_config(self.config)
             return
         if run.holds_run():
             if not self._overwrite:
                 raise FileExistsError(
-                    f"out_dir {str(run.path)!r} already holds a run; resume it (mtrnn-train --resume {run.path}) "
-                    "or overwrite it (overwrite=True, --overwrite)"
+                    f"out_dir {str(run.path)!r} already holds a run; continue it (mtrnn-train --resume {run.path}), "
+                    "choose another --out, or replace it (--overwrite, overwrite=True: deletes the files its "
+                    "trainer wrote, nothing else)"
                 )
             run.clear()
         run.write_config(self.config)
 
     def _stop_reason(self) -> StopReason | None:
         config = self.config
+        progress = self._progress
         if (
             config.target_perf is not None
-            and self._evaluated_at == self._step
-            and min(self._performance.values()) >= config.target_perf
+            and progress.evaluated_at == self._step
+            and progress.performance
+            and min(progress.performance.values()) >= config.target_perf
         ):
             return StopReason.TARGET_REACHED
         if config.max_steps is not None and self._step >= config.max_steps:
@@ -384,36 +515,30 @@ class Trainer:
         _seed_device(self.device, torch_step_seed(self.config.seed, step))
         middle = time.perf_counter()
         loss = self._update(tensors, step)
-        self._data_time += middle - start
-        self._update_time += time.perf_counter() - middle
+        progress = self._progress
+        self._progress = dataclasses.replace(
+            progress,
+            loss=loss,
+            loss_sum=progress.loss_sum + loss,
+            loss_count=progress.loss_count + 1,
+            data_time=progress.data_time + (middle - start),
+            update_time=progress.update_time + (time.perf_counter() - middle),
+        )
         self._step = step + 1
-        self._loss = loss
-        self._loss_sum += loss
-        self._loss_count += 1
         state = self.state()
         stop = not all([callback.on_step(state) for callback in self.callbacks])
         if self._step % self.config.eval_interval == 0:
-            self._record_evaluation()
-            state = self.state()
-            stop = not all([callback.on_evaluation(state) for callback in self.callbacks]) or stop
+            stop = not self._record_evaluation() or stop
         return StopReason.CALLBACK if stop else None
-
-    def _input_noise(self, task: Task, batch: TrialBatch, inputs: Tensor, step: int) -> Tensor:
-        """``inputs`` plus the step's seeded Gaussian input noise (std ``batch.input_noise_std``), clipped to the
-        task's observation bounds as the task itself would."""
-        if batch.noise_added or batch.input_noise_std == 0:
-            return inputs
-        generator = torch.Generator(device=inputs.device)
-        generator.manual_seed(input_noise_seed(self.config.seed, step))
-        noise = torch.randn(inputs.shape, generator=generator, device=inputs.device, dtype=inputs.dtype)
-        low, high = task.observation_bounds
-        return noise.mul_(batch.input_noise_std).add_(inputs).clamp_(low, high)
 
     def _host_tensors(self, task: Task, batch: TrialBatch, step: int) -> dict[str, Tensor]:
         """CPU tensors of what the loss needs (run by the batch producer, possibly in its thread); on a CPU
-        device the input noise is added here too, off the training thread."""
+        device the input noise is added here too, off the training thread. For a CUDA device they are pinned,
+        so that the copy to the device can run asynchronously."""
         inputs = torch.from_numpy(batch.inputs)
-        tensors = {"inputs": self._input_noise(task, batch, inputs, step) if self.device.type == "cpu" else inputs}
+        if self.device.type == "cpu":
+            inputs = add_input_noise(inputs, batch, task.observation_bounds, input_noise_seed(self.config.seed, step))
+        tensors = {"inputs": inputs}
         if self.config.loss is Loss.MSE:
             tensors["targets"] = torch.from_numpy(batch.targets)
             tensors["mask"] = torch.from_numpy(batch.mask)
@@ -421,14 +546,18 @@ class Trainer:
             tensors["labels"] = torch.from_numpy(batch.labels)
             mask = torch.from_numpy(batch.mask)
             tensors["step_mask"] = (mask.sum(-1) > 0).to(mask.dtype)  # batch.step_mask, cheaper in torch
+        if self._pin:
+            tensors = {name: t.pin_memory() for name, t in tensors.items()}
         return tensors
 
     def _to_device(self, task: Task, batch: TrialBatch, host: dict[str, Tensor], step: int) -> dict[str, Tensor]:
-        """Move the host tensors to the training device; off the CPU, add the input noise there."""
+        """Move the host tensors to the training device (asynchronously from pinned memory); off the CPU, add
+        the input noise there."""
         if self.device.type == "cpu":
             return host
-        tensors = {name: t.to(self.device, non_blocking=True) for name, t in host.items()}
-        tensors["inputs"] = self._input_noise(task, batch, tensors["inputs"], step)
+        tensors = {name: t.to(self.device, non_blocking=t.is_pinned()) for name, t in host.items()}
+        seed = input_noise_seed(self.config.seed, step)
+        tensors["inputs"] = add_input_noise(tensors["inputs"], batch, task.observation_bounds, seed)
         return tensors
 
     def _loss_of(self, tensors: dict[str, Tensor]) -> Tensor:
@@ -447,69 +576,75 @@ class Trainer:
         return loss
 
     def _update(self, tensors: dict[str, Tensor], step: int) -> float:
+        """One update; returns the loss. Gradient clipping: by value first (``grad_clip_value``), then by the
+        global norm of the value-clipped gradients (``grad_clip_norm``, norm measured after value clipping).
+        One host synchronisation per update: the loss and the raw gradient norm are read together, before
+        the optimiser step, to stop on NaN/inf."""
         config = self.config
         loss = self._loss_of(tensors)
-        value = float(loss.item())
-        if not math.isfinite(value):
-            self._diverged(f"the loss is {value}", step)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         params = [p for group in self.optimizer.param_groups for p in group["params"] if p.grad is not None]
         grads = [p.grad for p in params if p.grad is not None]
-        norm = torch.nn.utils.get_total_norm(grads)
-        if not math.isfinite(float(norm)):
-            self._diverged(f"the gradient norm is {float(norm)}", step)
+        raw_norm = torch.nn.utils.get_total_norm(grads)
         if config.grad_clip_value is not None:
             torch.nn.utils.clip_grad_value_(params, config.grad_clip_value)
         if config.grad_clip_norm is not None:
+            norm = raw_norm if config.grad_clip_value is None else torch.nn.utils.get_total_norm(grads)
             torch.nn.utils.clip_grads_with_norm_(params, config.grad_clip_norm, norm)
+        value, raw = torch.stack((loss.detach().to(raw_norm.dtype), raw_norm)).tolist()
+        if not math.isfinite(value):
+            self._diverged(f"the loss is {value}", step)
+        if not math.isfinite(raw):
+            self._diverged(f"the gradient norm is {raw}", step)
         self.optimizer.step()
-        return value
+        return float(value)
 
     def _diverged(self, what: str, step: int) -> None:
-        kept = (
-            f"the last good checkpoint (step {self._evaluated_at}) is kept in {self.run_dir.path}"
-            if self.run_dir is not None
-            else "nothing was saved (no out_dir)"
-        )
+        if self.run_dir is not None and self._checkpoint_step is not None:
+            kept = (
+                f"the last good checkpoint (step {self._checkpoint_step}) is kept in {self.run_dir.path}; continue "
+                f"from it with a lower rate: mtrnn-train --resume {self.run_dir.path} --learning-rate "
+                f"{self.config.learning_rate / 10:g}"
+            )
+        else:
+            kept = "nothing was saved (no out_dir)"
         raise TrainingDiverged(
             f"training diverged at step {step + 1}: {what}; {kept}. Lower learning_rate or set grad_clip_norm."
         )
 
-    def _record_evaluation(self) -> None:
-        """Evaluate, append a metrics row and (with a run directory) write checkpoint, metrics and model."""
-        self._performance = self.evaluate()
-        self._evaluated_at = self._step
-        loss = self._loss_sum / self._loss_count if self._loss_count else None
+    def _record_evaluation(self) -> bool:
+        """Evaluate, append a metrics row, call the callbacks' ``on_evaluation`` and then (with a run directory)
+        write checkpoint, metrics and model, so that the checkpoint holds what the callbacks decided. Returns
+        False when a callback asks to stop."""
+        performance = self.evaluate()
+        progress = self._progress
+        loss = progress.loss_sum / progress.loss_count if progress.loss_count else None
         row: MetricsRow = {
             "step": self._step,
             "trials": self._step * self.config.batch_size,
             "time": round(self._elapsed(), 3),
             "loss": loss,
-            **{f"perf/{k}": v for k, v in self._performance.items()},
+            **{f"perf/{k}": v for k, v in performance.items()},
         }
         self._metrics.append(row)
-        self._loss_sum, self._loss_count = 0.0, 0
+        self._progress = dataclasses.replace(
+            progress, loss_sum=0.0, loss_count=0, evaluated_at=self._step, performance=performance
+        )
+        state = self.state()
+        go_on = all([callback.on_evaluation(state) for callback in self.callbacks])
         if self.run_dir is not None:
             self._write_checkpoint()
+        return go_on
 
     def _write_checkpoint(self) -> None:
         run = self.run_dir
         assert run is not None
-        extra = {
-            "loss": self._loss,
-            "loss_sum": self._loss_sum,
-            "loss_count": self._loss_count,
-            "data_time": self._data_time,
-            "update_time": self._update_time,
-            "evaluated_at": self._evaluated_at,
-            "performance": self._performance,
-            "callbacks": [
-                {"type": type(callback).__qualname__, "state": callback.state_dict()}
-                for callback in self.callbacks
-                if callback.state_dict()
-            ],
-        }
+        callbacks = []
+        for callback in self.callbacks:
+            state = callback.state_dict()
+            if state:
+                callbacks.append(CallbackState(type(callback).__qualname__, dict(state)))
         run.write_checkpoint(
             Checkpoint(
                 step=self._step,
@@ -517,11 +652,36 @@ class Trainer:
                 model=self.network.state_dict(),
                 optimizer=self.optimizer.state_dict(),
                 metrics=self._metrics,
-                extra=extra,
+                progress=self._progress,
+                callbacks=tuple(callbacks),
             )
         )
         run.write_metrics(self._metrics, self.metrics_columns)
         run.write_model(self.network)
+        self._checkpoint_step = self._step
+
+
+def _task_fields(config: TrainConfig) -> tuple[object, ...]:
+    source = config.custom_task
+    return (
+        config.env_ids,
+        config.task_weights,
+        config.task_kwargs,
+        None if source is None else (source.factory, source.kwargs, source.name),
+    )
+
+
+def _is_evaluation(row: MetricsRow) -> bool:
+    return row.get("change") is None
+
+
+def _described(config: TrainConfig, task: Task) -> TrainConfig:
+    """``config`` with its task fields describing ``task`` (see :func:`~mtrnn.agents.tasks.describe_task`)."""
+    described = describe_task(task)
+    if isinstance(described, TaskSource):
+        return dataclasses.replace(config, env_ids=(), task_weights=None, task_kwargs={}, custom_task=described)
+    env_ids, weights, kwargs = described
+    return dataclasses.replace(config, env_ids=env_ids, task_weights=weights, task_kwargs=kwargs, custom_task=None)
 
 
 def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (), progress: bool = False) -> TrainResult:

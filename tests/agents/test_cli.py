@@ -1,31 +1,16 @@
-"""``mtrnn-train``: every config field is a flag, flags override ``--config``, runs and resumes."""
+"""``mtrnn-train``: flags map to config fields, flags override ``--config``, runs, resumes, run-file errors."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
-from mtrnn.agents import Activation, Loss, NetworkConfig, Optimizer, OutputActivation, TrainConfig
-from mtrnn.agents.cli import build_parser, config_from_args, main
+from mtrnn.agents import Activation, Loss, NetworkConfig, Optimizer, OutputActivation, TrainConfig, Trainer
+from mtrnn.agents.cli import config_from_args, main
 
 TINY_FLAGS = ["--task", "mtrnn/DelayGo-v0", "--hidden-size", "8", "--eval-trials", "8", "--threads", "1"]
-
-
-def _dests() -> set[str]:
-    return {action.dest for action in build_parser()._actions}
-
-
-@pytest.mark.parametrize("name", [f.name for f in fields(TrainConfig) if f.name != "network"])
-def test_every_train_config_field_is_a_flag(name: str) -> None:
-    assert name in _dests()
-
-
-@pytest.mark.parametrize("name", [f.name for f in fields(NetworkConfig)])
-def test_every_network_field_is_a_flag(name: str) -> None:
-    assert name in _dests()
 
 
 def test_flags_map_to_config_fields() -> None:
@@ -79,6 +64,46 @@ def test_flags_override_a_config_file(tmp_path: Path) -> None:
     assert (config.seed, config.learning_rate, config.network.hidden_size, config.network.tau) == (4, 0.02, 12, 200.0)
 
 
+def test_api_cli_and_config_file_share_one_network_default(tmp_path: Path) -> None:
+    partial = {"network": {"hidden_size": 64}}
+    path = tmp_path / "partial.json"
+    path.write_text(json.dumps(partial))
+    from_api = TrainConfig.from_dict(partial)
+    assert from_api.network == NetworkConfig(hidden_size=64)
+    assert from_api.network.activation is NetworkConfig().activation is TrainConfig().network.activation
+    assert config_from_args(["--hidden-size", "64"]) == from_api
+    assert config_from_args(["--config", str(path)]) == from_api
+
+
+def test_task_kwargs_and_dt_flags_reach_the_task() -> None:
+    config = config_from_args(["--task-kwargs", '{"n_locations": 4}', "--dt", "10"])
+    assert config.task_kwargs == {"mtrnn/DelayAnti-v0": {"n_locations": 4, "dt": 10.0}}
+    task = config.build_task()
+    assert (task.n_inputs, task.dt) == (5, 10.0)
+    two = config_from_args(
+        [
+            "--task",
+            "mtrnn/DelayGo-v0",
+            "--task",
+            "mtrnn/DelayAnti-v0",
+            "--task-kwargs",
+            'mtrnn/DelayGo-v0={"n_locations": 4}',
+        ]
+    )
+    assert two.task_kwargs == {"mtrnn/DelayGo-v0": {"n_locations": 4}}
+
+
+def test_a_config_file_never_chooses_the_output_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    other = tmp_path / "other"
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(TrainConfig(out_dir=str(other)).to_dict()))
+    assert config_from_args(["--config", str(path)]).out_dir is None
+    with pytest.raises(SystemExit):
+        main(["--config", str(path), "--overwrite"])
+    assert "--out is required" in capsys.readouterr().err
+    assert not other.exists()
+
+
 def test_print_config(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--print-config", "--hidden-size", "10"]) == 0
     assert TrainConfig.from_dict(json.loads(capsys.readouterr().out)).network.hidden_size == 10
@@ -113,11 +138,65 @@ def test_train_then_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         p.name for p in out.iterdir()
     }
     header = (out / "metrics.csv").read_text().splitlines()[0]
-    assert header == "step,trials,time,loss,perf/mtrnn/DelayGo-v0"
-    assert main(["--resume", str(out), "--no-progress", "--threads", "1"]) == 0
+    assert header == "step,trials,time,loss,perf/mtrnn/DelayGo-v0,change"
+    assert main(["--resume", str(out), "--no-progress", "--max-steps", "6", "--learning-rate", "1e-4"]) == 0
+    assert "max_steps after 6 updates" in capsys.readouterr().out
+    assert "resume: learning_rate 0.001 -> 0.0001; max_steps 4 -> 6" in (out / "metrics.csv").read_text()
     with pytest.raises(SystemExit):
         main(["--resume", str(out), "--seed", "3"])
-    assert "takes only --device and --threads" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(flags)
+    assert "may change only" in capsys.readouterr().err
+    assert main(flags) == 2
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_overwrite_keeps_the_user_s_files(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    flags = [*TINY_FLAGS, "--max-steps", "2", "--eval-interval", "2", "--out", str(out), "--no-progress"]
+    assert main(flags) == 0
+    assert (out / "curves.png").exists()
+    (out / "my_plot.png").write_bytes(b"mine")
+    (out / "notes.md").write_text("mine")
+    assert main([*flags, "--overwrite"]) == 0
+    assert (out / "my_plot.png").read_bytes() == b"mine" and (out / "notes.md").read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    ("name", "damage", "message"),
+    [
+        ("checkpoint.safetensors", "truncate", r"checkpoint\.safetensors is corrupt or truncated.*--overwrite"),
+        ("config.json", "truncate", r"config\.json is corrupt or truncated.*--overwrite"),
+        ("checkpoint.safetensors", "delete", r"checkpoint\.safetensors does not exist.*--overwrite"),
+    ],
+)
+def test_corrupt_run_files_give_one_line_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, damage: str, message: str
+) -> None:
+    out = tmp_path / "run"
+    assert main([*TINY_FLAGS, "--max-steps", "2", "--eval-interval", "2", "--out", str(out), "--no-progress"]) == 0
+    capsys.readouterr()
+    path = out / name
+    if damage == "truncate":
+        path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+    else:
+        path.unlink()
+    assert main(["--resume", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and str(path) in err
+    assert __import__("re").search(message, err)
+
+
+def test_ctrl_c_names_the_last_checkpoint_and_the_resume_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = Trainer._train_one_step
+
+    def interrupted(self: Trainer):  # type: ignore[no-untyped-def]
+        if self.step == 5:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "_train_one_step", interrupted)
+    out = tmp_path / "run"
+    assert main([*TINY_FLAGS, "--max-steps", "9", "--eval-interval", "4", "--out", str(out), "--no-progress"]) == 130
+    err = capsys.readouterr().err
+    assert f"the last checkpoint is step 4 in {out}; continue with: mtrnn-train --resume {out}" in err

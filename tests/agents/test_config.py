@@ -114,8 +114,9 @@ def test_every_field_has_a_doc_comment() -> None:
 
 
 def test_derived_values_are_properties() -> None:
-    config = TrainConfig(network=NetworkConfig(dt=20.0, tau=100.0), max_steps=10, batch_size=8, out_dir="runs/abc")
+    config = TrainConfig(network=NetworkConfig(tau=100.0), max_steps=10, batch_size=8, out_dir="runs/abc")
     assert config.alpha == pytest.approx(0.2)
+    assert replace(config, task_kwargs={"mtrnn/DelayAnti-v0": {"dt": 10}}).alpha == pytest.approx(0.1)
     assert config.max_trials == 80
     assert config.name == "abc"
     assert str(config.run_dir) == "runs/abc"

@@ -270,11 +270,22 @@ def test_config_round_trips_through_json(config: NetworkConfig) -> None:
     assert data["architecture"] == config.architecture.value
 
 
-def test_config_defaults_are_yang_2019() -> None:
+def test_config_defaults_are_the_one_default_network() -> None:
     config = NetworkConfig()
-    assert (config.dt, config.tau, config.alpha, config.hidden_size) == (20.0, 100.0, 0.2, 256)
+    assert (config.dt, config.tau, config.alpha, config.hidden_size) == (None, 100.0, 0.2, 128)
+    assert config.activation is Activation.TANH and config.architecture is Architecture.LEAKY_RNN
     assert config.nonlinearity_inside and not config.train_tau
     assert NetworkConfig(dt=20, tau=100).dt == 20.0
+
+
+def test_network_time_step_comes_from_the_build_argument() -> None:
+    config = NetworkConfig(hidden_size=4, tau=100.0)
+    assert build_network(config, 3, 2, dt=10.0).cell.alpha == pytest.approx(0.1)
+    assert build_network(config, 3, 2).dt == 20.0
+    with pytest.raises(ValueError, match="tau must be >= the time step"):
+        build_network(NetworkConfig(tau=10.0), 3, 2, dt=20.0)
+    with pytest.raises(ValueError, match=r"dt must equal network\.dt"):
+        build_network(NetworkConfig(dt=20.0), 3, 2, dt=10.0)
 
 
 @pytest.mark.parametrize(
@@ -285,7 +296,8 @@ def test_config_defaults_are_yang_2019() -> None:
         ({"hidden_size": True}, TypeError, "hidden_size"),
         ({"dt": 0.0}, ValueError, "dt"),
         ({"dt": "20"}, TypeError, "dt"),
-        ({"tau": 10.0}, ValueError, "tau"),
+        ({"tau": 10.0, "dt": 20.0}, ValueError, "tau"),
+        ({"tau": 0.0}, ValueError, "tau"),
         ({"tau": math.nan}, ValueError, "tau"),
         ({"recurrent_noise": -0.1}, ValueError, "recurrent_noise"),
         ({"activation": "relu"}, TypeError, "activation"),

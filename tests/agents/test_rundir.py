@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from mtrnn.agents import NetworkConfig, RunDir, TrainConfig, build_network, load_config
-from mtrnn.agents.rundir import Checkpoint, atomic_write_text
+from mtrnn.agents.rundir import CallbackState, Checkpoint, Progress, RunFileError, atomic_write_text
 
 
 def test_atomic_write_replaces_the_file_and_leaves_no_temporary(tmp_path: Path) -> None:
@@ -56,13 +56,16 @@ def test_checkpoint_round_trip(tmp_path: Path, optimizer_class: type[torch.optim
     optimizer = _trained_optimizer(network, optimizer_class, **kwargs)
     metrics = [{"step": 0, "trials": 0, "time": 0.1, "loss": None, "perf/x": 0.0}, {"step": 5, "loss": math.nan}]
     run = RunDir(tmp_path)
+    progress = Progress(loss=math.inf, loss_sum=2.5, loss_count=3, evaluated_at=5, performance={"a": 0.5})
+    callbacks = (CallbackState("Curriculum", {"stage": 2, "history": [1, 2]}),)
+    extra = {"v": math.inf}
     run.write_checkpoint(
-        Checkpoint(7, 1.5, network.state_dict(), optimizer.state_dict(), metrics, {"callbacks": [], "v": math.inf})
+        Checkpoint(7, 1.5, network.state_dict(), optimizer.state_dict(), metrics, progress, callbacks, extra)
     )
     loaded = run.read_checkpoint()
     assert (loaded.step, loaded.elapsed) == (7, 1.5)
     assert loaded.metrics[0] == metrics[0] and math.isnan(loaded.metrics[1]["loss"])
-    assert loaded.extra["v"] == "inf"
+    assert loaded.progress == progress and loaded.callbacks == callbacks and loaded.extra == {"v": "inf"}
     for name, tensor in network.state_dict().items():
         assert torch.equal(loaded.model[name], tensor)
     restored = optimizer_class(network.parameters(), lr=0.5, **kwargs)
@@ -96,8 +99,27 @@ def test_model_and_config_files(tmp_path: Path) -> None:
     assert not run.holds_run() and list(tmp_path.iterdir()) == []
 
 
-def test_missing_files_name_the_run_dir(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=r"config\.json"):
+def test_missing_files_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(RunFileError, match=r"config\.json does not exist"):
         load_config(tmp_path)
-    with pytest.raises(FileNotFoundError, match="checkpoint"):
+    with pytest.raises(RunFileError, match=r"checkpoint\.safetensors does not exist.*--overwrite"):
         RunDir(tmp_path).read_checkpoint()
+
+
+def test_files_respect_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644  # not mkstemp's 0o600
+
+
+def test_clear_deletes_only_what_the_trainer_wrote(tmp_path: Path) -> None:
+    run = RunDir(tmp_path)
+    run.write_config(TrainConfig())
+    run.write_bytes("curves.png", b"png")
+    (tmp_path / "my_figure.png").write_bytes(b"mine")
+    (tmp_path / "notes.txt").write_text("mine")
+    run.clear()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["my_figure.png", "notes.txt"]

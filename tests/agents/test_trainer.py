@@ -28,6 +28,7 @@ from mtrnn.agents import (
     TrainState,
     load_agent,
 )
+from mtrnn.agents.config import available_cores
 from mtrnn.agents.losses import masked_cross_entropy, masked_mse
 from mtrnn.envs import DelayGo, make_task
 
@@ -127,15 +128,44 @@ def test_several_tasks_get_rule_inputs_and_one_column_each() -> None:
     config = replace(TINY, env_ids=("mtrnn/DelayGo-v0", "mtrnn/DelayAnti-v0"), max_steps=4, eval_interval=4)
     trainer = Trainer(config)
     assert trainer.network.n_inputs == make_task("mtrnn/DelayGo-v0").n_inputs + 2
-    assert trainer.metrics_columns[-2:] == ["perf/mtrnn/DelayGo-v0", "perf/mtrnn/DelayAnti-v0"]
+    assert trainer.metrics_columns[-3:] == ["perf/mtrnn/DelayGo-v0", "perf/mtrnn/DelayAnti-v0", "change"]
     assert set(trainer.train().state.performance) == {"mtrnn/DelayGo-v0", "mtrnn/DelayAnti-v0"}
 
 
-def test_any_task_object_can_be_trained() -> None:
-    task = DelayGo(n_locations=4)
-    trainer = Trainer(replace(TINY, max_steps=3, eval_interval=3), task=task)
-    assert trainer.network.n_inputs == 5 and trainer.metrics_columns[-1] == "perf/DelayGo"
+def test_a_task_object_is_recorded_so_that_the_run_directory_rebuilds_it(tmp_path: Path) -> None:
+    task = DelayGo(n_locations=4, dt=10.0)
+    config = replace(TINY, env_ids=("mtrnn/DelayAnti-v0",), max_steps=3, eval_interval=3, out_dir=str(tmp_path))
+    trainer = Trainer(config, task=task, report=False)
+    assert trainer.network.n_inputs == 5 and trainer.network.dt == 10.0
+    assert trainer.config.env_ids == ("mtrnn/DelayGo-v0",)
+    assert trainer.config.task_kwargs == {"mtrnn/DelayGo-v0": {"n_locations": 4, "dt": 10.0}}
     assert trainer.train().state.step == 3
+    saved = RunDir(tmp_path).read_config()
+    assert saved.env_ids == ("mtrnn/DelayGo-v0",) and saved.build_task().n_inputs == 5
+    resumed = Trainer.resume(tmp_path, changes={"max_steps": 4}, report=False)  # no task= needed
+    assert resumed.task.n_inputs == 5 and resumed.network.dt == 10.0
+    assert load_agent(tmp_path).dt == 10.0
+
+
+class _OddTask(DelayGo):
+    """A user's Task subclass whose constructor argument cannot be read back."""
+
+    def __init__(self, secret: object) -> None:
+        super().__init__(n_locations=4)
+        self._secret = secret
+
+
+def test_a_task_the_config_cannot_rebuild_is_recorded_by_its_class_never_as_another_id(tmp_path: Path) -> None:
+    config = replace(TINY, max_steps=2, eval_interval=2, out_dir=str(tmp_path))
+    trainer = Trainer(config, task=_OddTask(object()), report=False)
+    source = trainer.config.custom_task
+    assert trainer.config.env_ids == () and source is not None
+    assert source.factory.endswith(":_OddTask") and not source.rebuildable
+    assert trainer.metrics_columns[-2] == "perf/_OddTask"
+    trainer.train()
+    with pytest.raises(ValueError, match="pass the same task object again"):
+        Trainer.resume(tmp_path)
+    assert Trainer.resume(tmp_path, task=_OddTask(object()), report=False).step == 2
 
 
 def test_yang_mixture_is_scored_per_component_with_squared_loss() -> None:
@@ -237,9 +267,40 @@ def test_report_has_curves_and_example_trials(tmp_path: Path) -> None:
         assert (tmp_path / "run" / name).read_bytes()[:4] == b"\x89PNG"
 
 
+# A stateful callback that changes the task (a curriculum): the same source runs in the killed subprocess and here.
+_CURRICULUM = """
+class Curriculum(Callback):
+    stages = ("mtrnn/DelayGo-v0", "mtrnn/DelayAnti-v0")
+
+    def __init__(self):
+        self.stage = 0
+        self.seen = []
+
+    def on_evaluation(self, state):
+        self.seen.append(round(state.min_performance, 6))
+        if state.step in (10, 20):  # switch after the evaluations of steps 10 and 20
+            self.stage = 1 - self.stage
+            self.trainer.set_task(make_task(self.stages[self.stage]))
+            self.trainer.record_change(f"stage {self.stage}")
+        return True
+
+    def state_dict(self):
+        return {"stage": self.stage, "seen": list(self.seen)}
+
+    def load_state_dict(self, state):
+        self.stage = state["stage"]
+        self.seen = list(state["seen"])
+        self.trainer.set_task(make_task(self.stages[self.stage]))  # needs init_callback first
+"""
+_namespace: dict[str, object] = {"Callback": Callback, "make_task": make_task}
+exec(_CURRICULUM, _namespace)
+Curriculum: type[Callback] = _namespace["Curriculum"]  # type: ignore[assignment]
+
 _KILL_SCRIPT = """
 import os, signal, sys
 from mtrnn.agents import Callback, TrainConfig, Trainer
+from mtrnn.envs import make_task
+{curriculum}
 
 class KillAt(Callback):
     def on_step(self, state):
@@ -248,24 +309,79 @@ class KillAt(Callback):
         return True
 
 config = TrainConfig.from_dict({config})
-Trainer(config, callbacks=[KillAt()], report=False).train()
+Trainer(config, callbacks=[Curriculum(), KillAt()], report=False).train()
 """
 
 
-def test_killed_run_resumes_to_the_same_metrics(tmp_path: Path) -> None:
+def test_killed_run_with_a_curriculum_resumes_to_the_same_metrics(tmp_path: Path) -> None:
     config = replace(TINY, max_steps=40, eval_interval=10, prefetch=1)
     killed_dir, whole_dir = tmp_path / "killed", tmp_path / "whole"
-    script = _KILL_SCRIPT.format(kill_at=25, config=replace(config, out_dir=str(killed_dir)).to_dict())
+    script = _KILL_SCRIPT.format(
+        kill_at=25, curriculum=_CURRICULUM, config=replace(config, out_dir=str(killed_dir)).to_dict()
+    )
     process = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, timeout=120)
     assert process.returncode == -signal.SIGKILL, process.stderr.decode()
-    assert RunDir(killed_dir).read_checkpoint().step == 20
-    assert len(RunDir(killed_dir).read_metrics()) == 3
+    checkpoint = RunDir(killed_dir).read_checkpoint()
+    assert checkpoint.step == 20
+    assert checkpoint.callbacks[0].state["stage"] == 0  # switched at 10 and back at 20, saved after the switch
 
-    resumed = Trainer.resume(killed_dir, report=False).train()
-    Trainer(replace(config, out_dir=str(whole_dir)), report=False).train()
+    resumed_curriculum = Curriculum()
+    resumed = Trainer.resume(killed_dir, callbacks=[resumed_curriculum], report=False).train()
+    whole_curriculum = Curriculum()
+    Trainer(replace(config, out_dir=str(whole_dir)), callbacks=[whole_curriculum], report=False).train()
     assert resumed.state.step == 40
     assert _metrics_without_time(killed_dir / "metrics.csv") == _metrics_without_time(whole_dir / "metrics.csv")
+    assert "stage 1" in (whole_dir / "metrics.csv").read_text()
     assert (killed_dir / "model.safetensors").read_bytes() == (whole_dir / "model.safetensors").read_bytes()
+    assert resumed_curriculum.seen == whole_curriculum.seen  # type: ignore[attr-defined]
+
+
+class _InterruptAt(Callback):
+    def __init__(self, step: int) -> None:
+        self.at = step
+
+    def on_step(self, state: TrainState) -> bool:
+        if state.step == self.at:
+            raise KeyboardInterrupt
+        return True
+
+
+def test_interrupted_run_resumes_its_curriculum_in_process(tmp_path: Path) -> None:
+    config = replace(TINY, max_steps=30, eval_interval=10, out_dir=str(tmp_path / "a"))
+    trainer = Trainer(config, callbacks=[Curriculum(), _InterruptAt(15)], report=False)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train()
+    assert trainer.last_checkpoint == 10
+    with pytest.raises(ValueError, match="callbacks must include a Curriculum"):
+        Trainer.resume(tmp_path / "a", report=False).train()
+    resumed = Trainer.resume(tmp_path / "a", callbacks=[Curriculum()], report=False)
+    resumed.train()
+    assert resumed.task.name == "DelayGo"  # back to stage 0 at step 20
+    Trainer(replace(config, out_dir=str(tmp_path / "b")), callbacks=[Curriculum()], report=False).train()
+    assert _metrics_without_time(tmp_path / "a" / "metrics.csv") == _metrics_without_time(
+        tmp_path / "b" / "metrics.csv"
+    )
+
+
+def test_resume_may_change_the_budget_and_learning_rate_and_records_it(tmp_path: Path) -> None:
+    config = replace(TINY, max_steps=4, eval_interval=2, out_dir=str(tmp_path))
+    Trainer(config, report=False).train()
+    resumed = Trainer.resume(tmp_path, changes={"max_steps": 6, "learning_rate": 1e-4}, report=False)
+    assert all(group["lr"] == 1e-4 for group in resumed.optimizer.param_groups)
+    resumed.train()
+    rows = RunDir(tmp_path).read_metrics()
+    assert [row["step"] for row in rows] == [0, 2, 4, 4, 6]
+    assert rows[3]["change"] == "resume: learning_rate 0.001 -> 0.0001; max_steps 4 -> 6"
+    assert RunDir(tmp_path).read_config().max_steps == 6
+    with pytest.raises(ValueError, match=r"got \['batch_size', 'seed'\]"):
+        Trainer.resume(tmp_path, changes={"seed": 1, "batch_size": 3})
+
+
+def test_the_thread_count_used_is_recorded(tmp_path: Path) -> None:
+    trainer = Trainer(replace(TINY, threads=None, max_steps=1, out_dir=str(tmp_path)), report=False)
+    assert trainer.config.threads == available_cores()
+    trainer.train()
+    assert RunDir(tmp_path).read_config().threads == available_cores()
 
 
 # ---------------------------------------------------------------------- divergence and devices
@@ -298,9 +414,12 @@ def test_cuda_requested_without_cuda_names_the_device(monkeypatch: pytest.Monkey
         Trainer(replace(TINY, device="cuda"))
 
 
-def test_network_time_step_must_match_the_task() -> None:
-    with pytest.raises(ValueError, match=r"network\.dt must equal the task's time step, 20\.0 ms"):
-        Trainer(replace(TINY, network=NetworkConfig(hidden_size=4, dt=10.0)))
+def test_the_network_time_step_is_the_task_s() -> None:
+    trainer = Trainer(replace(TINY, task_kwargs={"mtrnn/DelayGo-v0": {"dt": 10}}))
+    assert trainer.task.dt == 10.0 and trainer.network.dt == 10.0
+    assert trainer.network.cell.alpha == pytest.approx(10.0 / TINY.network.tau)
+    with pytest.raises(ValueError, match=r"network\.dt must be None in a TrainConfig.*task_kwargs"):
+        replace(TINY, network=NetworkConfig(hidden_size=4, dt=10.0))
 
 
 def test_threads_are_restored_after_training() -> None:
