@@ -16,10 +16,13 @@ import torch
 
 from mtrnn.agents import (
     Activation,
+    Architecture,
     Callback,
     Loss,
     NetworkConfig,
+    Optimizer,
     OutputActivation,
+    RecurrentCell,
     RunDir,
     StopReason,
     TrainConfig,
@@ -434,3 +437,94 @@ def test_training_leaves_the_global_torch_rng_alone() -> None:
     torch.manual_seed(123)
     Trainer(replace(TINY, max_steps=2)).train()
     assert torch.equal(torch.rand(3), expected)
+
+
+# ---------------------------------------------------------------------- the update: clipping, penalties, cells
+def _sgd(config: TrainConfig, **changes: object) -> TrainConfig:
+    network = NetworkConfig(hidden_size=8, recurrent_noise=0.0)
+    return replace(config, optimizer=Optimizer.SGD, momentum=0.0, learning_rate=1.0, network=network, **changes)
+
+
+def test_gradients_are_clipped_by_value_then_by_the_norm_of_the_clipped_gradients() -> None:
+    trainer = Trainer(_sgd(TINY, grad_clip_value=0.01, grad_clip_norm=0.05))
+    params = [p for group in trainer.optimizer.param_groups for p in group["params"]]
+    _, host = trainer._stream.get(0)
+    grads = torch.autograd.grad(trainer._loss_of(host), params)
+    clipped = [g.clamp(-0.01, 0.01) for g in grads]
+    norm = torch.sqrt(sum(c.square().sum() for c in clipped))
+    assert norm > 0.05  # both clips act
+    expected = [c * (0.05 / (norm + 1e-6)) for c in clipped]
+    before = [p.detach().clone() for p in params]
+    trainer._update(host, 0)
+    steps = [b - p.detach() for b, p in zip(before, params, strict=True)]  # SGD, lr 1: the clipped gradient
+    for step, wanted in zip(steps, expected, strict=True):
+        assert torch.allclose(step, wanted, atol=1e-7)
+    assert float(torch.sqrt(sum(s.square().sum() for s in steps))) == pytest.approx(0.05, rel=1e-4)
+
+
+@pytest.mark.parametrize(("l1", "l2"), [(1e-3, 0.0), (0.0, 1e-2), (1e-3, 1e-2)])
+def test_weight_and_activity_penalties_add_to_the_loss(l1: float, l2: float) -> None:
+    plain = Trainer(_sgd(TINY))
+    penalised = Trainer(_sgd(TINY, l1_weight=l1, l2_weight=l2, l1_activity=2 * l1, l2_activity=2 * l2))
+    _, host = plain._stream.get(0)
+    network = plain.network
+    weights = [network.cell.weight_in, network.cell.weight_rec, network.readout.weight]  # biases excluded
+    with torch.no_grad():
+        _, states = network(host["inputs"])
+        expected = sum(l1 * w.abs().sum() + l2 * w.square().sum() for w in weights)
+        expected = expected + 2 * l1 * states.abs().mean() + 2 * l2 * states.square().mean()
+        difference = penalised._loss_of(host) - plain._loss_of(host)
+    assert float(difference) == pytest.approx(float(expected), rel=1e-5)
+
+
+@pytest.mark.parametrize("architecture", [Architecture.GRU, Architecture.LSTM], ids=lambda a: a.value)
+def test_gru_and_lstm_train_through_the_trainer(architecture: Architecture, tmp_path: Path) -> None:
+    network = NetworkConfig(architecture=architecture, hidden_size=12)
+    config = replace(TINY, network=network, max_steps=4, eval_interval=2, out_dir=str(tmp_path))
+    result = Trainer(config, report=False).train()
+    assert all(math.isfinite(row["loss"]) for row in result.metrics[1:])
+    inputs = torch.from_numpy(make_task("mtrnn/DelayGo-v0").sample_batch(2, np.random.default_rng(0)).inputs)
+    with torch.no_grad():
+        assert torch.equal(load_agent(tmp_path)(inputs)[0], result.network(inputs)[0])
+
+
+class TinyUserCell(torch.nn.Module):
+    """A user's own cell: an nn.Module with the protocol's sizes and one step, nothing of ours subclassed."""
+
+    def __init__(self, n_inputs: int, hidden_size: int) -> None:
+        super().__init__()
+        self.n_inputs, self.hidden_size, self.state_size = n_inputs, hidden_size, hidden_size
+        self.linear = torch.nn.Linear(n_inputs + hidden_size, hidden_size)
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.linear(torch.cat((x, h), dim=-1)))
+
+
+def test_a_user_cell_trains_through_the_trainer(tmp_path: Path) -> None:
+    cell = TinyUserCell(9, 6)
+    assert isinstance(cell, RecurrentCell)
+    before = cell.linear.weight.detach().clone()
+    config = replace(TINY, network=NetworkConfig(hidden_size=6), max_steps=3, eval_interval=3, out_dir=str(tmp_path))
+    result = Trainer(config, cell=cell, report=False).train()
+    assert result.network.cell is cell and not torch.equal(cell.linear.weight, before)
+    assert math.isfinite(result.metrics[-1]["loss"])
+    resumed = Trainer.resume(tmp_path, cell=TinyUserCell(9, 6), changes={"max_steps": 4}, report=False)
+    assert torch.equal(resumed.network.cell.linear.weight, cell.linear.weight)
+
+
+# ---------------------------------------------------------------------- evaluation
+def test_the_evaluation_set_is_drawn_once_and_noised_like_training() -> None:
+    trainer = Trainer(replace(TINY, eval_trials=300))
+    sets = trainer.evaluation_sets()
+    assert trainer.evaluation_sets() is sets and [b.batch_size for b, _ in sets[0]] == [256, 44]
+    again = Trainer(replace(TINY, eval_trials=300)).evaluation_sets()  # a resumed run draws the same trials
+    assert torch.equal(again[0][1][1], sets[0][1][1])
+    batch, inputs = sets[0][0]
+    task = trainer.eval_tasks[0].task
+    noise = inputs.numpy() - batch.inputs
+    low, high = task.observation_bounds
+    assert not batch.noise_added and float(noise.std()) == pytest.approx(task.input_noise_std, rel=0.05)
+    assert float(inputs.min()) >= low and float(inputs.max()) <= high
+    train_batch, host = trainer._stream.get(0)  # training: the same function, its own seed
+    train_noise = host["inputs"].numpy() - train_batch.inputs
+    assert float(train_noise.std()) == pytest.approx(task.input_noise_std, rel=0.05)
