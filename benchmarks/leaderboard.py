@@ -84,7 +84,9 @@ def yang_ids() -> tuple[str, ...]:
 
 def suite_groups(other_families: bool = True) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
     """``{group: (train ids, eval ids)}``: the delay tasks alone, Yang-20 as a mixture, every other id alone."""
-    groups = {i.removeprefix("mtrnn/").removesuffix("-v0"): ((i,), (i,)) for i in DELAY_IDS}
+    groups: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+        i.removeprefix("mtrnn/").removesuffix("-v0"): ((i,), (i,)) for i in DELAY_IDS
+    }
     groups["yang20"] = ((YANG_MIXTURE,), yang_ids())
     if other_families:
         known = set(DELAY_IDS) | set(yang_ids())

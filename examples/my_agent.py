@@ -38,31 +38,29 @@ class RuleAgent:
     def __init__(self, rule: str, n_locations: int) -> None:
         self.rule = rule
         self.n_locations = n_locations
-        self.sample = np.zeros(0, dtype=np.int64)
-        self.answered = np.zeros(0, dtype=bool)
+        self.sample: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
 
     def reset(self, batch_size: int) -> None:
         """Start ``batch_size`` trials: nothing seen yet."""
         self.sample = np.full(batch_size, -1, dtype=np.int64)
-        self.answered = np.zeros(batch_size, dtype=bool)
 
     def act(self, observations: NDArray[np.float32]) -> NDArray[np.int64]:
         """``observations (B, 1 + n_locations)`` -> ``actions (B,)`` (0 = fixate, k = respond at location k-1)."""
         fixation = observations[:, 0] > 0.5
         shown = observations[:, 1:].max(axis=1) > 0.5
         location = observations[:, 1:].argmax(axis=1)
-        actions = np.zeros(len(observations), dtype=np.int64)
+        actions: NDArray[np.int64]
         # while the cue is on: remember the sample
-        self.sample = np.where(fixation & shown, location, self.sample)
+        self.sample = np.where(fixation & shown, location, self.sample).astype(np.int64)
         deciding = ~fixation
         if self.rule in ("go", "anti"):
             target = self.sample if self.rule == "go" else (self.sample + self.n_locations // 2) % self.n_locations
-            actions = np.where(deciding, target + 1, 0)
+            actions = np.where(deciding, target + 1, 0).astype(np.int64)
         else:  # the test stimulus is shown in the decision period: respond at it, or keep fixating
             match = shown & (location == self.sample)
             respond = match if self.rule == "match" else shown & ~match
-            actions = np.where(deciding & respond, location + 1, 0)
-        return actions.astype(np.int64)
+            actions = np.where(deciding & respond, location + 1, 0).astype(np.int64)
+        return actions
 
 
 class AlwaysFixate:

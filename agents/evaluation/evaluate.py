@@ -313,7 +313,7 @@ def evaluate(
         factory = None
     elif callable(agent):
         info = AgentInfo(getattr(agent, "__name__", type(agent).__name__), kind="factory")
-        factory = agent  # type: ignore[assignment]
+        factory = agent
     else:
         raise TypeError(f"agent must be an agent, a factory or a spec string, got {type(agent).__name__}")
     results: list[TaskResult] = []

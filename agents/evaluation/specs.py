@@ -126,7 +126,7 @@ class AgentSpec:
         factory = getattr(module, self.attribute, None)
         if factory is None or not callable(factory):
             raise ValueError(f"--agent {self.text!r}: {self.target!r} has no callable {self.attribute!r}")
-        return factory  # type: ignore[no-any-return]
+        return factory
 
 
 def run_dir_factory(run_dir: str | Path) -> AgentFactory:
