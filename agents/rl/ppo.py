@@ -1,0 +1,470 @@
+"""Batched recurrent PPO: policy-gradient training on whole trial batches with our own cells.
+
+Each update draws ``B`` trials as one :class:`~mtrnn.envs.TrialBatch`, runs the recurrent policy over ``(T, B)``
+in one pass (as supervised training does), samples an action at every step, and lets
+:func:`~mtrnn.agents.rl.rollout.play_trials` apply the gym env's rule to find where each trial ended and what it
+paid. Every trial starts from the zero state (the hidden state is reset at each trial start, as SB3's recurrent
+policies do at episode starts). PPO (Schulman et al. 2017, arXiv:1707.06347) then takes ``n_epochs`` passes
+over the rollout in ``n_minibatches`` minibatches of whole trials, each re-running the network from the trial
+start (full backpropagation through time, no stale states): clipped surrogate objective, value head on the same
+recurrent state with a squared loss, entropy bonus, GAE(γ, λ) advantages (Schulman et al. 2016,
+arXiv:1506.02438) normalised per minibatch, Adam (ε = 1e-5) and global gradient-norm clipping — SB3's PPO
+recipe, on whole trials. Reward rule: Song, Yang & Wang 2017 (eLife 6:e21492).
+
+Exact resume: rollout ``k`` draws its trials from ``default_rng([seed, 0, k])`` and its actions and minibatch
+order from a torch generator seeded from ``(seed, 1, k)``; the evaluation trials come from
+``default_rng([seed, 2, 0])`` (the supervised trainer's first evaluation set) and are drawn once per run. A
+checkpoint (policy, optimiser, counters, metrics) is written atomically at every evaluation, so a run killed at
+any moment and resumed writes the same metrics as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mtrnn.agents.batches import init_seed, torch_step_seed
+from mtrnn.agents.rl.config import Backend, RLConfig, read_rl_config
+from mtrnn.agents.rl.policy import RecurrentPolicy, build_policy
+from mtrnn.agents.rl.rollout import Outcome, play_trials
+from mtrnn.agents.rundir import Checkpoint, MetricsRow, RunDir, atomic_write_text
+from mtrnn.agents.trainer import StopReason
+from mtrnn.envs import Task, TrialBatch, make_task
+
+__all__ = ["PPOTrainer", "RLCallback", "RLResult", "RLState", "gae", "greedy_actions", "read_rl_config"]
+
+#: Trials per forward pass at evaluation.
+EVAL_CHUNK = 256
+_TRAIN, _EVAL = 0, 2
+
+
+@dataclass(frozen=True)
+class RLState:
+    """Where an RL run stands (handed to callbacks after every update).
+
+    Attributes:
+        step: updates done.
+        trials: trials played.
+        env_steps: env steps played.
+        elapsed: wall seconds of training (summed over resumes).
+        performance: the last greedy evaluation (fraction correct), NaN before the first.
+        evaluated_at: step of the last evaluation (-1 before the first).
+    """
+
+    step: int
+    trials: int
+    env_steps: int
+    elapsed: float
+    performance: float = math.nan
+    evaluated_at: int = -1
+
+
+class RLCallback(Protocol):
+    """Called after every update with the current :class:`RLState`; return False to stop the run."""
+
+    def __call__(self, state: RLState) -> bool: ...
+
+
+@dataclass(frozen=True)
+class RLResult:
+    """What :meth:`PPOTrainer.train` returns: the policy, the final state, why it stopped, the metrics rows."""
+
+    policy: RecurrentPolicy
+    state: RLState
+    stop_reason: StopReason
+    metrics: Sequence[MetricsRow]
+    run_dir: RunDir | None = field(default=None)
+
+
+def gae(rewards: Tensor, values: Tensor, played: Tensor, gamma: float, lam: float) -> Tensor:
+    """Generalised advantage estimates over whole trials that end at their last played step.
+
+    ``A_t = δ_t + γλ·A_{t+1}``, ``δ_t = r_t + γ·V_{t+1} − V_t``, where ``V_{t+1}`` and ``A_{t+1}`` are 0 after a
+    trial's last played step (the episode terminated there). Shapes ``(T, B)``; returns ``(T, B)``, 0 on
+    steps not played.
+    """
+    n_steps = rewards.shape[0]
+    advantages = torch.zeros_like(rewards)
+    last = torch.zeros_like(rewards[0])
+    for t in range(n_steps - 1, -1, -1):
+        if t + 1 < n_steps:
+            following = played[t + 1]
+            next_value = values[t + 1] * following
+        else:
+            following = torch.zeros_like(played[t])
+            next_value = following
+        delta = rewards[t] + gamma * next_value - values[t]
+        last = (delta + gamma * lam * following * last) * played[t]
+        advantages[t] = last
+    return advantages
+
+
+def greedy_actions(policy: RecurrentPolicy, batch: TrialBatch, device: torch.device) -> np.ndarray:
+    """``(T, B)`` argmax actions of ``policy`` on ``batch`` (chunks of 256 trials, no gradients)."""
+    chunks = []
+    with torch.no_grad():
+        for start in range(0, batch.batch_size, EVAL_CHUNK):
+            inputs = torch.from_numpy(batch.inputs[:, start : start + EVAL_CHUNK]).to(device)
+            logits, _, _ = policy(inputs)
+            chunks.append(logits.argmax(dim=-1).cpu().numpy())
+    return np.concatenate(chunks, axis=1)
+
+
+def _device(name: str) -> torch.device:
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device is {name!r} but torch.cuda.is_available() is False; use device='cpu'")
+    return device
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@dataclass
+class _Rollout:
+    inputs: Tensor  # (T, B, n_in), T cut at the last played step of any trial
+    actions: Tensor  # (T, B) long
+    log_probs: Tensor  # (T, B)
+    advantages: Tensor  # (T, B)
+    returns: Tensor  # (T, B)
+    played: Tensor  # (T, B) float
+    outcome: Outcome
+
+
+_ACCUMULATED = ("reward", "rollout_perf", "loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")
+
+
+class PPOTrainer:
+    """Batched recurrent PPO on one mtrnn task (``config.backend`` must be ``BATCHED``).
+
+    Args:
+        config: the run's settings.
+        callbacks: called after every update (see :class:`RLCallback`).
+        progress: show a tqdm progress bar (env steps, rollout reward, greedy performance).
+        overwrite: replace a run already in ``config.out_dir`` (else FileExistsError).
+        report: write ``report.md`` and PNGs into the run directory at the end.
+    """
+
+    def __init__(
+        self,
+        config: RLConfig,
+        *,
+        callbacks: Sequence[RLCallback] = (),
+        progress: bool = False,
+        overwrite: bool = False,
+        report: bool = True,
+    ) -> None:
+        if not isinstance(config, RLConfig):
+            raise TypeError(f"config must be an RLConfig, got {type(config).__name__}")
+        if config.backend is not Backend.BATCHED:
+            raise ValueError(f"backend must be 'batched' for PPOTrainer, got {config.backend.value!r}")
+        self.config = config
+        self.device = _device(config.device)
+        self.task: Task = make_task(config.env_id, **config.task_kwargs)
+        self.rule = config.reward_rule
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(init_seed(config.seed))
+            policy = build_policy(config.network, self.task.n_inputs, self.task.n_actions, dt=self.task.dt)
+        self.policy: RecurrentPolicy = policy.to(self.device)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.learning_rate, eps=1e-5)
+        self.callbacks = list(callbacks)
+        self.progress = progress
+        self.run_dir = RunDir(config.out_dir) if config.out_dir is not None else None
+        self._overwrite = overwrite
+        self._report = report
+        self._resumed = False
+        self._eval_batch = self.task.sample_batch(config.eval_trials, np.random.default_rng([config.seed, _EVAL, 0]))
+        self._step = 0
+        self._trials = 0
+        self._env_steps = 0
+        self._elapsed_before = 0.0
+        self._sums: dict[str, float] = dict.fromkeys(_ACCUMULATED, 0.0)
+        self._count = 0
+        self._performance = math.nan
+        self._eval_reward = math.nan
+        self._evaluated_at = -1
+        self._metrics: list[MetricsRow] = []
+        self._clock = time.perf_counter()
+
+    # ------------------------------------------------------------------ resume
+    @classmethod
+    def resume(
+        cls,
+        run_dir: str | os.PathLike[str],
+        *,
+        callbacks: Sequence[RLCallback] = (),
+        progress: bool = False,
+        report: bool = True,
+        device: str | None = None,
+        threads: int | None = None,
+    ) -> PPOTrainer:
+        """Continue the run in ``run_dir`` exactly (same config; ``device``/``threads`` may change)."""
+        run = RunDir(run_dir)
+        config = read_rl_config(run.path)
+        changes: dict[str, Any] = {"out_dir": str(run.path)}
+        if device is not None:
+            changes["device"] = device
+        if threads is not None:
+            changes["threads"] = threads
+        trainer = cls(dataclasses.replace(config, **changes), callbacks=callbacks, progress=progress, report=report)
+        trainer._load(run.read_checkpoint())
+        return trainer
+
+    def _load(self, checkpoint: Checkpoint) -> None:
+        self.policy.load_state_dict(checkpoint.model)
+        self.optimizer.load_state_dict(checkpoint.optimizer)
+        self._step = checkpoint.step
+        self._elapsed_before = checkpoint.elapsed
+        self._metrics = [dict(row) for row in checkpoint.metrics]
+        extra = checkpoint.extra
+        self._trials = int(extra["trials"])
+        self._env_steps = int(extra["env_steps"])
+        self._sums = {k: float(v) for k, v in extra["sums"].items()}
+        self._count = int(extra["count"])
+        self._performance = float(extra["performance"])
+        self._eval_reward = float(extra["eval_reward"])
+        self._evaluated_at = int(extra["evaluated_at"])
+        self._resumed = True
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def metrics(self) -> list[MetricsRow]:
+        """The metrics rows so far (one per evaluation; the rows of ``metrics.csv``)."""
+        return list(self._metrics)
+
+    @property
+    def metrics_columns(self) -> list[str]:
+        """The columns of ``metrics.csv``."""
+        return [
+            "step",
+            "trials",
+            "env_steps",
+            "time",
+            *_ACCUMULATED,
+            f"perf/{self.config.env_id}",
+            "eval_reward",
+        ]
+
+    def state(self) -> RLState:
+        """A snapshot of where training stands."""
+        return RLState(
+            self._step, self._trials, self._env_steps, self._elapsed(), self._performance, self._evaluated_at
+        )
+
+    def evaluate(self) -> tuple[float, float]:
+        """Greedy (argmax) actions on the run's fixed evaluation trials: ``(fraction correct, mean return)``.
+
+        The fraction correct is what ``task.score`` gives the logits (argmax decoding, the env's rule), the
+        supervised trainer's performance measure.
+        """
+        actions = greedy_actions(self.policy, self._eval_batch, self.device)
+        outcome = play_trials(actions, self._eval_batch, self.task, self.rule)
+        return float(outcome.performance.mean()), float(outcome.returns.mean())
+
+    def rollout(self, step: int) -> _Rollout:
+        """Draw rollout ``step``'s trials, sample actions, play them and compute advantages."""
+        config = self.config
+        batch = self.task.sample_batch(config.trials_per_update, np.random.default_rng([config.seed, _TRAIN, step]))
+        generator = torch.Generator(device=self.device).manual_seed(torch_step_seed(config.seed, step))
+        inputs = torch.from_numpy(batch.inputs).to(self.device)
+        with torch.no_grad():
+            logits, values, _ = self.policy(inputs)
+            log_probs = torch.log_softmax(logits, dim=-1)
+            # Gumbel-max: an exact sample of Categorical(logits) from this rollout's own generator
+            uniform = torch.rand(logits.shape, generator=generator, device=self.device)
+            actions = (log_probs - torch.log(-torch.log(uniform.clamp_min(1e-20)))).argmax(dim=-1)
+        outcome = play_trials(actions.cpu().numpy(), batch, self.task, self.rule)
+        n_played = int(outcome.end.max()) + 1
+        played = torch.from_numpy(outcome.played[:n_played]).to(self.device, torch.float32)
+        rewards = torch.from_numpy(outcome.rewards[:n_played]).to(self.device, torch.float32)
+        values = values[:n_played]
+        advantages = gae(rewards, values, played, config.gamma, config.gae_lambda)
+        actions = actions[:n_played]
+        return _Rollout(
+            inputs=inputs[:n_played],
+            actions=actions,
+            log_probs=log_probs[:n_played].gather(-1, actions.unsqueeze(-1)).squeeze(-1),
+            advantages=advantages,
+            returns=(advantages + values) * played,
+            played=played,
+            outcome=outcome,
+        )
+
+    def update(self, data: _Rollout, step: int) -> dict[str, float]:
+        """PPO's passes over one rollout; returns the mean losses and diagnostics."""
+        config = self.config
+        generator = torch.Generator().manual_seed(torch_step_seed(config.seed, step) ^ 0x5EED)
+        n_trials = data.actions.shape[1]
+        totals = dict.fromkeys(("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction"), 0.0)
+        n = 0
+        for _ in range(config.n_epochs):
+            order = torch.randperm(n_trials, generator=generator).to(self.device)
+            for index in order.tensor_split(config.n_minibatches):
+                played = data.played[:, index]
+                last = int(played.sum(dim=1).nonzero().max()) + 1  # drop steps no trial of this minibatch played
+                played = played[:last]
+                weight = played / played.sum()
+                logits, values, _ = self.policy(data.inputs[:last, index])
+                log_probs = torch.log_softmax(logits, dim=-1)
+                new = log_probs.gather(-1, data.actions[:last, index].unsqueeze(-1)).squeeze(-1)
+                advantages = data.advantages[:last, index]
+                mean = (advantages * weight).sum()
+                std = (((advantages - mean) ** 2) * weight).sum().sqrt()
+                advantages = (advantages - mean) / (std + 1e-8)
+                log_ratio = new - data.log_probs[:last, index]
+                ratio = log_ratio.exp()
+                surrogate = torch.minimum(
+                    ratio * advantages, ratio.clamp(1 - config.clip_range, 1 + config.clip_range) * advantages
+                )
+                policy_loss = -(surrogate * weight).sum()
+                value_loss = (((data.returns[:last, index] - values) ** 2) * weight).sum()
+                entropy = (-(log_probs.exp() * log_probs).sum(-1) * weight).sum()
+                loss = policy_loss + config.vf_coef * value_loss - config.ent_coef * entropy
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.policy.parameters(), config.max_grad_norm)
+                self.optimizer.step()
+                with torch.no_grad():
+                    totals["loss"] += float(loss)
+                    totals["policy_loss"] += float(policy_loss)
+                    totals["value_loss"] += float(value_loss)
+                    totals["entropy"] += float(entropy)
+                    totals["approx_kl"] += float((((ratio - 1) - log_ratio) * weight).sum())
+                    totals["clip_fraction"] += float((((ratio - 1).abs() > config.clip_range) * weight).sum())
+                n += 1
+        return {k: v / n for k, v in totals.items()}
+
+    def train(self) -> RLResult:
+        """Train until a budget or the target is reached (or a callback returns False)."""
+        config = self.config
+        self._prepare_run_dir()
+        self._clock = time.perf_counter()
+        bar = self._progress_bar()
+        reason: StopReason | None
+        with _torch_threads(config.num_threads):
+            if not self._metrics:
+                self._record_evaluation()
+            reason = self._stop_reason()
+            while reason is None:
+                data = self.rollout(self._step)
+                stats = self.update(data, self._step)
+                self._step += 1
+                self._trials += config.trials_per_update
+                self._env_steps += data.outcome.n_steps
+                stats["reward"] = float(data.outcome.returns.mean())
+                stats["rollout_perf"] = float(data.outcome.performance.mean())
+                for key in _ACCUMULATED:
+                    self._sums[key] += stats[key]
+                self._count += 1
+                if self._step % config.eval_interval == 0:
+                    self._record_evaluation()
+                if bar is not None:
+                    bar.n = min(self._env_steps, bar.total or self._env_steps)
+                    bar.set_postfix(reward=f"{stats['reward']:.3f}", perf=f"{self._performance:.3f}", refresh=False)
+                    bar.refresh()
+                state = self.state()
+                stop = [callback(state) is False for callback in self.callbacks]
+                reason = StopReason.CALLBACK if any(stop) else self._stop_reason()
+            if self._evaluated_at != self._step:
+                self._record_evaluation()
+        if bar is not None:
+            bar.close()
+        if self.run_dir is not None and self._report:
+            from mtrnn.agents.rl.report import write_rl_report
+
+            write_rl_report(self.run_dir, config, self._metrics, reason, self.policy, self.task, self._eval_batch)
+        return RLResult(self.policy, self.state(), reason, list(self._metrics), self.run_dir)
+
+    # ------------------------------------------------------------------ internals
+    def _progress_bar(self) -> Any:
+        if not self.progress:
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=self.config.max_env_steps, initial=self._env_steps, unit="step", desc=self.config.env_id)
+
+    def _elapsed(self) -> float:
+        return self._elapsed_before + (time.perf_counter() - self._clock)
+
+    def _stop_reason(self) -> StopReason | None:
+        config = self.config
+        if config.target_perf is not None and self._performance >= config.target_perf:
+            return StopReason.TARGET_REACHED
+        if config.max_env_steps is not None and self._env_steps >= config.max_env_steps:
+            return StopReason.MAX_STEPS
+        if config.max_time is not None and self._elapsed() >= config.max_time:
+            return StopReason.MAX_TIME
+        return None
+
+    def _prepare_run_dir(self) -> None:
+        run = self.run_dir
+        if run is None or self._resumed:
+            return
+        if run.holds_run():
+            if not self._overwrite:
+                raise FileExistsError(
+                    f"out_dir {str(run.path)!r} already holds a run; resume it (mtrnn-train-rl --resume "
+                    f"{run.path}), pass overwrite=True (--overwrite), or choose another out_dir"
+                )
+            run.clear()
+        atomic_write_text(run.file(RunDir.CONFIG), json.dumps(self.config.to_dict(), indent=2) + "\n")
+
+    def _record_evaluation(self) -> None:
+        self._performance, self._eval_reward = self.evaluate()
+        self._evaluated_at = self._step
+        means: dict[str, float | None] = {k: (v / self._count if self._count else None) for k, v in self._sums.items()}
+        row: MetricsRow = {
+            "step": self._step,
+            "trials": self._trials,
+            "env_steps": self._env_steps,
+            "time": round(self._elapsed(), 3),
+            **means,
+            f"perf/{self.config.env_id}": self._performance,
+            "eval_reward": self._eval_reward,
+        }
+        self._metrics.append(row)
+        self._sums = dict.fromkeys(_ACCUMULATED, 0.0)
+        self._count = 0
+        if self.run_dir is not None:
+            self._write_checkpoint(self.run_dir)
+
+    def _write_checkpoint(self, run: RunDir) -> None:
+        extra = {
+            "trials": self._trials,
+            "env_steps": self._env_steps,
+            "sums": self._sums,
+            "count": self._count,
+            "performance": self._performance,
+            "eval_reward": self._eval_reward,
+            "evaluated_at": self._evaluated_at,
+        }
+        run.write_checkpoint(
+            Checkpoint(
+                step=self._step,
+                elapsed=self._elapsed(),
+                model=self.policy.state_dict(),
+                optimizer=self.optimizer.state_dict(),
+                metrics=self._metrics,
+                extra=extra,
+            )
+        )
+        run.write_metrics(self._metrics, self.metrics_columns)
+        run.write_model(self.policy.network)

@@ -1,0 +1,173 @@
+"""Batched recurrent PPO: learns, is deterministic, saves and loads, resumes exactly after kill -9, and its run
+directory gives the analysis toolkit the policy's cell."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mtrnn.agents.networks import Architecture, NetworkConfig, RecurrentNetwork
+from mtrnn.agents.rl import PPOTrainer, RLConfig, greedy_actions, load_policy, read_rl_config
+from mtrnn.agents.rundir import RunDir
+from mtrnn.agents.trainer import StopReason
+
+#: DelayGo with 100 ms steps (16-step trials) and two locations: chance is 0.5 for an agent that holds fixation.
+SHORT = {"dt": 100, "n_locations": 2}
+
+
+def _config(**changes: object) -> RLConfig:
+    base = RLConfig(
+        env_id="mtrnn/DelayGo-v0",
+        task_kwargs=SHORT,
+        network=NetworkConfig(hidden_size=16, tau=100.0, recurrent_noise=0.0),
+        trials_per_update=32,
+        n_minibatches=2,
+        n_epochs=2,
+        learning_rate=3e-3,
+        eval_interval=3,
+        eval_trials=64,
+        max_env_steps=1500,
+        threads=1,
+        seed=3,
+    )
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_short_run_learns_delay_go_well_above_chance() -> None:
+    config = _config(
+        network=NetworkConfig(hidden_size=32, tau=100.0, recurrent_noise=0.0),
+        trials_per_update=64,
+        n_epochs=4,
+        eval_interval=10,
+        eval_trials=256,
+        max_env_steps=60_000,
+        target_perf=0.9,
+    )
+    result = PPOTrainer(config).train()
+    assert result.stop_reason is StopReason.TARGET_REACHED
+    assert result.state.performance >= 0.9  # chance (respond at a random one of 2 locations) is 0.5
+    assert result.state.env_steps < 60_000
+
+
+def test_runs_are_deterministic_and_seeded() -> None:
+    first = PPOTrainer(_config(max_env_steps=600)).train().metrics
+    again = PPOTrainer(_config(max_env_steps=600)).train().metrics
+    assert [{**row, "time": 0} for row in again] == [{**row, "time": 0} for row in first]
+    other = PPOTrainer(_config(max_env_steps=600, seed=4)).train().metrics
+    assert [row["env_steps"] for row in other] != [row["env_steps"] for row in first]
+
+
+def test_metrics_rows_count_trials_and_env_steps() -> None:
+    result = PPOTrainer(_config()).train()
+    rows = result.metrics
+    assert result.stop_reason is StopReason.MAX_STEPS
+    assert [row["step"] for row in rows][:3] == [0, 3, 6]
+    assert rows[-1]["trials"] == rows[-1]["step"] * 32
+    assert rows[-1]["env_steps"] >= 1500 and rows[-1]["env_steps"] == result.state.env_steps
+    assert rows[0]["reward"] is None and rows[1]["reward"] is not None
+    assert 0.0 <= rows[-1]["perf/mtrnn/DelayGo-v0"] <= 1.0
+
+
+def test_save_then_load_gives_the_same_actions(tmp_path: Path) -> None:
+    trainer = PPOTrainer(_config(out_dir=str(tmp_path / "run"), max_env_steps=300))
+    trainer.train()
+    loaded = load_policy(tmp_path / "run")
+    batch = trainer.task.sample_batch(16, np.random.default_rng(11))
+    ours = greedy_actions(trainer.policy, batch, torch.device("cpu"))
+    np.testing.assert_array_equal(greedy_actions(loaded, batch, torch.device("cpu")), ours)
+    assert isinstance(loaded.network, RecurrentNetwork) and loaded.cell is loaded.network.cell
+    x, h = torch.from_numpy(batch.inputs[0]), loaded.initial_state(16)
+    assert loaded.cell(x, h).shape == (16, 16)  # the one-step map fixed-point analysis uses
+    assert read_rl_config(tmp_path / "run") == _config(out_dir=str(tmp_path / "run"), max_env_steps=300)
+    for name in ("config.json", "model.safetensors", "metrics.csv", "checkpoint.safetensors", "report.md"):
+        assert (tmp_path / "run" / name).exists(), name
+    header = (tmp_path / "run" / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"reward", "eval_reward", "perf/mtrnn/DelayGo-v0", "trials", "env_steps"} <= set(header)
+    assert "curves.png" in (tmp_path / "run" / "report.md").read_text()
+
+
+@pytest.mark.parametrize("architecture", [Architecture.GRU, Architecture.LSTM])
+def test_gru_and_lstm_policies_train(architecture: Architecture) -> None:
+    config = _config(network=NetworkConfig(architecture=architecture, hidden_size=8), max_env_steps=300)
+    result = PPOTrainer(config).train()
+    assert result.state.env_steps >= 300
+    assert np.isfinite(result.metrics[-1]["loss"])  # type: ignore[arg-type]
+
+
+_KILL_SCRIPT = """
+import os, signal
+from mtrnn.agents.rl import PPOTrainer, RLConfig
+
+def kill(state):
+    if state.step == {kill_at}:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return True
+
+PPOTrainer(RLConfig.from_dict({config}), callbacks=[kill]).train()
+"""
+
+
+def _without_time(path: Path) -> list[dict[str, str]]:
+    with path.open() as file:
+        return [{k: v for k, v in row.items() if k != "time"} for row in csv.DictReader(file)]
+
+
+def test_killed_run_resumes_to_the_same_metrics(tmp_path: Path) -> None:
+    config = _config(max_env_steps=1000)
+    killed, whole = tmp_path / "killed", tmp_path / "whole"
+    script = _KILL_SCRIPT.format(kill_at=5, config=dataclasses.replace(config, out_dir=str(killed)).to_dict())
+    process = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, timeout=120)
+    assert process.returncode == -signal.SIGKILL, process.stderr.decode()
+    assert RunDir(killed).read_checkpoint().step == 3
+    PPOTrainer.resume(killed, report=False).train()
+    PPOTrainer(dataclasses.replace(config, out_dir=str(whole)), report=False).train()
+    assert _without_time(killed / "metrics.csv") == _without_time(whole / "metrics.csv")
+    assert (killed / "model.safetensors").read_bytes() == (whole / "model.safetensors").read_bytes()
+
+
+def test_existing_run_is_not_overwritten(tmp_path: Path) -> None:
+    PPOTrainer(_config(out_dir=str(tmp_path), max_env_steps=50), report=False).train()
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        PPOTrainer(_config(out_dir=str(tmp_path), max_env_steps=50)).train()
+
+
+@pytest.mark.parametrize(
+    ("changes", "error", "match"),
+    [
+        ({"max_env_steps": 0}, ValueError, "max_env_steps must be an int in"),
+        ({"max_env_steps": None, "max_time": None}, ValueError, "max_env_steps and max_time"),
+        ({"max_time": -1.0}, ValueError, "max_time must be"),
+        ({"trials_per_update": 1.5}, TypeError, "trials_per_update must be an int"),
+        ({"n_minibatches": 64}, ValueError, "n_minibatches must be <= trials_per_update"),
+        ({"env_id": "mtrnn/Nope-v0"}, ValueError, "env_id must be one of"),
+        ({"algo": "ppo"}, TypeError, "algo must be a Algo"),
+        ({"backend": "batched"}, TypeError, "backend must be a Backend"),
+        ({"gamma": 1.5}, ValueError, "gamma must be"),
+        ({"task_kwargs": {"timing": object()}}, TypeError, "task_kwargs"),
+    ],
+)
+def test_bad_settings_name_the_argument(changes: dict[str, object], error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        _config(**changes)
+
+
+def test_from_dict_rejects_unknown_algorithms_and_architectures() -> None:
+    data = _config().to_dict()
+    with pytest.raises(ValueError, match=r"algo must be one of \['ppo', 'a2c', 'recurrent_ppo'\], got 'dqn'"):
+        RLConfig.from_dict({**data, "algo": "dqn"})
+    with pytest.raises(ValueError, match=r"NetworkConfig\.architecture must be one of"):
+        RLConfig.from_dict({**data, "network": {"architecture": "transformer"}})
+    with pytest.raises(ValueError, match="algo must be 'ppo' with backend 'batched'"):
+        RLConfig.from_dict({**data, "algo": "a2c"})
+    with pytest.raises(ValueError, match="architecture must be 'lstm' with algo 'recurrent_ppo'"):
+        RLConfig.from_dict({**data, "backend": "sb3", "algo": "recurrent_ppo"})
+    assert RLConfig.from_dict(data) == _config()
