@@ -38,10 +38,22 @@ from typing import Any
 import gymnasium
 import numpy as np
 
-from mtrnn.envs import DelayMatchToSample, Fixed, NeurogymTask, TrialEnv
+from mtrnn.envs import DelayMatchToSample, Fixed, NeurogymTask, TrialEnv, make_task
 from mtrnn.envs.io import atomic_write_text
 
-__all__ = ["SIZES", "BatchSize", "Measurement", "main", "measure_batches", "measure_gaussian", "measure_steps"]
+__all__ = [
+    "SIZES",
+    "YANG_BATCHES",
+    "BatchSize",
+    "Measurement",
+    "format_yang_report",
+    "main",
+    "measure_batches",
+    "measure_gaussian",
+    "measure_mixture_scoring",
+    "measure_steps",
+    "measure_yang_batches",
+]
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "envs_speed.md"
 
@@ -200,6 +212,130 @@ def measure_steps(dt: float, rounds: int, seconds: float) -> tuple[int, dict[str
     return len(theirs.ob), {m.name: m for m in _turns(contenders, rounds)}
 
 
+# ---------------------------------------------------------------------------------------- Yang et al. 2019
+#: Batch sizes of the Yang comparison.
+YANG_BATCHES = (64, 256)
+#: Goals of the Yang pair (mtrnn/Yang19-DelayAnti-v0 vs neurogym yang19.dlyanti-v0): noise-free, noisy batches.
+YANG_GOALS = {"Yang noise-free batches": 30.0, "Yang noisy batches": 2.0}
+
+
+def _varying_throughput(fn: Callable[[], float], seconds: float) -> float:
+    """Work units per second of ``fn``, which returns the work it did, called for at least ``seconds``."""
+    work = 0.0
+    start = time.perf_counter()
+    while True:
+        work += fn()
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return work / elapsed
+
+
+def measure_yang_batches(batch: int, rounds: int, seconds: float) -> dict[str, Measurement]:
+    """Samples·steps per second: ``mtrnn/Yang19-DelayAnti-v0`` batches (noise off/on), the 20-rule mixture
+    ``mtrnn/Yang19-v0`` (one rule per batch, Yang's weights), and ``neurogym.Dataset("yang19.dlyanti-v0",
+    env_kwargs={"dt": 20}, seq_len=T, cache_len=1)`` with ``T`` our longest trial (170 steps).
+
+    Our batches are trial-aligned and padded to their longest trial; their work is ``B × n_steps`` of each
+    batch (padding included). neurogym's is ``B × T``.
+    """
+    import warnings
+
+    import neurogym
+
+    task = make_task("mtrnn/Yang19-DelayAnti-v0")
+    mixture = make_task("mtrnn/Yang19-v0")
+    steps = task.max_steps
+    with warnings.catch_warnings():  # neurogym's own gym.make on metadata without render_modes
+        warnings.filterwarnings("ignore", message=".*render_modes")
+        dataset = neurogym.Dataset(
+            "yang19.dlyanti-v0", env_kwargs={"dt": 20}, batch_size=batch, seq_len=steps, cache_len=1
+        )
+    inputs, _ = dataset()
+    if inputs.shape[:2] != (steps, batch):
+        raise RuntimeError(f"neurogym batch has shape {inputs.shape}, expected ({steps}, {batch}, ·)")
+    rng = np.random.default_rng(0)
+
+    def ours(source: Any, noise: bool) -> Callable[[], float]:
+        def one() -> float:
+            sampled = source.sample_batch(batch, rng, noise=noise)
+            return float(sampled.batch_size * sampled.n_steps)
+
+        return lambda: _varying_throughput(one, seconds)
+
+    contenders = [
+        ("neurogym.Dataset yang19.dlyanti-v0", lambda: _throughput(dataset, batch * steps, seconds)),
+        ("mtrnn Yang19-DelayAnti noise=False", ours(task, False)),
+        ("mtrnn Yang19-DelayAnti noise=True", ours(task, True)),
+        ("mtrnn Yang19-v0 mixture noise=False", ours(mixture, False)),
+        ("mtrnn Yang19-v0 mixture noise=True", ours(mixture, True)),
+    ]
+    return {m.name: m for m in _turns(contenders, rounds)}
+
+
+def measure_mixture_scoring(batch: int, rounds: int, seconds: float) -> dict[str, Measurement]:
+    """Trials scored per second: a ``Yang19Mixture(mix_within_batch=True)`` batch (all 20 rules in one batch,
+    each trial scored by its own rule) against one component (``Yang19-DelayAnti``) scoring a batch alone."""
+    from mtrnn.envs.yang19 import Yang19Mixture
+
+    mixture = Yang19Mixture(mix_within_batch=True)
+    mixed = mixture.sample_batch(batch, np.random.default_rng(0), noise=False)
+    single = make_task("mtrnn/Yang19-DelayAnti-v0")
+    alone = single.sample_batch(batch, np.random.default_rng(0), noise=False)
+    contenders = [
+        (
+            "one component (Yang19-DelayAnti) score",
+            lambda: _throughput(lambda: single.score(alone.targets, alone), batch, seconds),
+        ),
+        (
+            "Yang-20 mixture score (rule per trial)",
+            lambda: _throughput(lambda: mixture.score(mixed.targets, mixed), batch, seconds),
+        ),
+        (
+            "Yang-20 mixture score_by_component",
+            lambda: _throughput(lambda: mixture.score_by_component(mixed.targets, mixed), batch, seconds),
+        ),
+    ]
+    return {m.name: m for m in _turns(contenders, rounds)}
+
+
+def format_yang_report(
+    batches: dict[int, dict[str, Measurement]], scoring: dict[str, Measurement], batch: int
+) -> tuple[str, dict[str, float]]:
+    """Markdown tables of the Yang rows and the worst ratio per Yang goal."""
+    peer_name = "neurogym.Dataset yang19.dlyanti-v0"
+    worst = dict.fromkeys(YANG_GOALS, float("inf"))
+    lines = [
+        "### Yang et al. 2019 batches vs neurogym (samples·steps per second, median over rounds)",
+        "",
+        "| B | mtrnn row | samples·steps/s | vs neurogym.Dataset yang19.dlyanti-v0 |",
+        "|---|---|---|---|",
+    ]
+    for size, rows in batches.items():
+        peer = rows[peer_name]
+        lines.append(f"| {size} | neurogym.Dataset yang19.dlyanti-v0 (T = 170) | {_si(peer.median)} | 1× |")
+        for name, measurement in rows.items():
+            if measurement is peer:
+                continue
+            ratio = measurement.ratio(peer)
+            if name == "mtrnn Yang19-DelayAnti noise=False":
+                worst["Yang noise-free batches"] = min(worst["Yang noise-free batches"], ratio)
+            if name == "mtrnn Yang19-DelayAnti noise=True":
+                worst["Yang noisy batches"] = min(worst["Yang noisy batches"], ratio)
+            lines.append(f"| {size} | {name} | {_si(measurement.median)} | {ratio:.1f}× |")
+    lines += ["", f"### Scoring {batch} trials (trials per second)", "", "| what | trials/s | vs one component |"]
+    lines.append("|---|---|---|")
+    one = scoring["one component (Yang19-DelayAnti) score"]
+    for name, measurement in scoring.items():
+        lines.append(f"| {name} | {_si(measurement.median)} | {measurement.ratio(one):.2f}× |")
+    lines += ["", "### Yang goals (worst ratio over B = 64, 256)", "", "| goal | needed | measured | met |"]
+    lines.append("|---|---|---|---|")
+    for goal, needed in YANG_GOALS.items():
+        lines.append(
+            f"| {goal} vs neurogym | ≥ {needed:g}× | {worst[goal]:.2f}× | {'yes' if worst[goal] >= needed else 'no'} |"
+        )
+    return "\n".join(lines), worst
+
+
 def _si(value: float) -> str:
     for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if value >= scale:
@@ -282,6 +418,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     gaussians = {size: measure_gaussian(size, n_inputs, args.rounds, args.seconds) for size in SIZES}
     steps = dict(measure_steps(dt, args.rounds, args.seconds) for dt in STEP_DTS)
     tables, _ = format_report(batches, gaussians, steps, n_inputs)
+    yang = {size: measure_yang_batches(size, args.rounds, args.seconds) for size in YANG_BATCHES}
+    scoring = measure_mixture_scoring(YANG_BATCHES[-1], args.rounds, args.seconds)
+    yang_tables, _ = format_yang_report(yang, scoring, YANG_BATCHES[-1])
+    tables += "\n\n" + yang_tables
     # env.step under a random and an always-fixate policy on Yang's delay-anti (benchmarks/envs_step_policies.py)
     from mtrnn.benchmarks.envs_step_policies import format_policy_report, measure_policies
 

@@ -105,6 +105,19 @@ class Layout:
         """True when some trial is shorter than ``T`` (its last steps are padding)."""
         return not self.uniform and bool(self.lengths.min() < self.n_steps)
 
+    def period_index(self, names: tuple[str, ...]) -> NDArray[np.intp]:
+        """``(T, B)`` the rank in ``names`` of the period each step lies in, ``len(names)`` on padding steps.
+
+        For layouts whose periods ``names`` follow each other from step 0 to each trial's end (as
+        :class:`PeriodTask` lays them out). With a table of one row per (period, trial), ``table[index * B +
+        b]`` gathers a whole ``(T, B, ...)`` array in one pass.
+        """
+        t = self.time
+        index = np.zeros((self.n_steps, self.batch_size), dtype=np.intp)
+        for name in names:
+            index += t >= self.stops[name][None, :]
+        return index
+
     @property
     def time(self) -> NDArray[np.int64]:
         """``(T, 1)`` step index, broadcastable against ``(T, B)``."""
@@ -225,12 +238,15 @@ class Built:
     """What a task's ``_build`` returns; the base class pads, masks and adds noise.
 
     ``mask`` may be None, in which case the default mask is used: 1 on valid steps, 0 in grace windows.
+    ``padding_zeroed`` says the builder already left every padding step 0 in all four arrays (so the base class
+    need not zero them again).
     """
 
     inputs: NDArray[np.float32]
     targets: NDArray[np.float32]
     labels: NDArray[np.int64]
     mask: NDArray[np.float32] | None = None
+    padding_zeroed: bool = False
 
 
 class Task(ABC):
@@ -323,15 +339,26 @@ class Task(ABC):
         margin = 8.0 * self.input_noise_std
         return (low - margin, high + margin)
 
-    def add_input_noise(self, inputs: NDArray[np.float32], rng: np.random.Generator) -> None:
-        """Add Gaussian noise of std :attr:`input_noise_std` to ``inputs`` in place, then bound the values to
-        :attr:`observation_bounds` (so every observation lies in the gym observation space)."""
-        values = rng.standard_normal(inputs.shape, dtype=np.float32)
-        values *= np.float32(self.input_noise_std)
-        inputs += values
+    def add_input_noise(
+        self, inputs: NDArray[np.float32], rng: np.random.Generator, valid: NDArray[np.bool_] | None = None
+    ) -> None:
+        """Add Gaussian noise of std :attr:`input_noise_std` to ``inputs (T, B, n)`` in place, then bound the
+        values to :attr:`observation_bounds` (so every observation lies in the gym observation space).
+
+        With ``valid (T, B)``, only the valid steps get noise (padding stays 0); the draws fill the valid
+        steps in ``(t, b)`` order. A batch without padding draws the same numbers either way.
+        """
+        scale = np.float32(self.input_noise_std)
+        if valid is None or valid.all():
+            values = rng.standard_normal(inputs.shape, dtype=np.float32)
+            values *= scale
+            inputs += values
+        else:
+            values = rng.standard_normal((int(np.count_nonzero(valid)), inputs.shape[2]), dtype=np.float32)
+            values *= scale
+            inputs[valid] += values
         low, high = self.observation_bounds
-        np.maximum(inputs, np.float32(low), out=inputs)
-        np.minimum(inputs, np.float32(high), out=inputs)
+        np.clip(inputs, np.float32(low), np.float32(high), out=inputs)
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -538,7 +565,7 @@ class PeriodTask(Task):
         targets = np.asarray(built.targets, dtype=np.float32)
         labels = np.asarray(built.labels, dtype=np.int64)
         mask = self.default_mask(layout) if built.mask is None else np.asarray(built.mask, dtype=np.float32)
-        if layout.padded:
+        if layout.padded and not built.padding_zeroed:
             padding = ~layout.valid
             inputs[padding] = 0.0
             targets[padding] = 0.0
@@ -549,7 +576,7 @@ class PeriodTask(Task):
             labels = labels.copy()
         add_noise = noise and self.input_noise_std > 0
         if add_noise:
-            self.add_input_noise(inputs, rng)
+            self.add_input_noise(inputs, rng, layout.valid if layout.padded else None)
         periods = {p: (layout.starts[p], layout.stops[p]) for p in self.period_names}
         return TrialBatch(
             inputs=inputs,

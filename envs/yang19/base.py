@@ -110,16 +110,16 @@ class SharedDraw(TimingSpec):
 
 @dataclass(frozen=True)
 class Stimulus:
-    """One stimulus of a batch: where it is on and what it shows.
+    """One stimulus of a batch: the periods it is shown in and what it shows.
 
     Attributes:
-        on: ``(T, B)`` bool, the steps it is shown.
+        periods: the periods in which it is on (every step of each).
         direction: ``(B,)`` rad.
         strength: ``(B,)``.
         modality: ``(B,)`` int, 1 or 2 (which ring).
     """
 
-    on: NDArray[np.bool_]
+    periods: tuple[str, ...]
     direction: NDArray[np.floating]
     strength: NDArray[np.floating]
     modality: NDArray[np.integer]
@@ -238,11 +238,16 @@ class Yang19Task(PeriodTask):
         return ("fixate", "cos", "sin")
 
     # ------------------------------------------------------------------ what a subclass adds
-    def _fixation_cue(self, layout: Layout) -> NDArray[np.bool_]:
-        """``(T, B)`` where the fixation input is on: by default until the response period."""
-        return layout.valid & ~layout.from_(self.decision_period)
+    @property
+    def fixation_periods(self) -> tuple[str, ...]:
+        """The periods in which the fixation input is on: by default those before the response period."""
+        return self.period_names[: self.period_names.index(self.decision_period)]
 
-    def _stimuli(self, conditions: Mapping[str, NDArray], layout: Layout) -> list[Stimulus]:
+    def periods_from(self, name: str) -> tuple[str, ...]:
+        """Period ``name`` and every period after it (to the trial's end)."""
+        return self.period_names[self.period_names.index(name) :]
+
+    def _stimuli(self, conditions: Mapping[str, NDArray]) -> list[Stimulus]:
         """The stimuli of the batch."""
         raise NotImplementedError
 
@@ -252,49 +257,59 @@ class Yang19Task(PeriodTask):
 
     # ------------------------------------------------------------------ the builder
     def _build(self, conditions: Mapping[str, NDArray], layout: Layout) -> Built:
-        T, B = layout.n_steps, layout.batch_size
-        inputs = np.zeros((T, B, self.n_inputs), dtype=np.float32)
-        inputs[..., 0] = self._fixation_cue(layout)
-        for stimulus in self._stimuli(conditions, layout):
-            self._show(inputs, stimulus)
-        inputs[..., self.rule_slice.start + self.rule_index] = layout.valid
+        """Every input, target and label is constant within a period of a trial: build one row per (period,
+        trial) (a small table) and gather it to ``(T, B, ·)`` with the layout's period index, writing each output
+        array once. Padding steps gather an all-zero row."""
+        B = layout.batch_size
+        names = self.period_names
+        rank = {name: k for k, name in enumerate(names)}
+        index = layout.period_index(names) * B + np.arange(B)  # (T, B) into the (P + 1) * B rows; row P: padding
+
+        rows = np.zeros((len(names) + 1, B, self.n_inputs), dtype=np.float32)
+        for name in self.fixation_periods:
+            rows[rank[name], :, 0] = 1.0
+        for stimulus in self._stimuli(conditions):
+            encoded = self.ring.encode(stimulus.direction, stimulus.strength).astype(np.float32)
+            modality = np.asarray(stimulus.modality)
+            for m in (1, 2):
+                chosen = modality == m
+                for name in stimulus.periods:
+                    rows[rank[name], chosen, self.ring_slice(m)] += encoded[chosen]
+        rows[: len(names), :, self.rule_slice.start + self.rule_index] = 1.0
+        inputs = np.take(rows.reshape(-1, self.n_inputs), index, axis=0, mode="clip")
 
         go = np.asarray(conditions["go"], dtype=bool)
         response = np.asarray(conditions["response"], dtype=np.float64)
-        respond = layout.from_(self.decision_period) & go[None, :]
-        baseline = self.ring.target_baseline
-        targets = np.full((T, B, self.n_outputs), baseline, dtype=np.float32)
-        targets[..., 0] = np.where(respond, baseline, _FIXATE_TARGET)
-        steps = np.flatnonzero(respond)
-        targets.reshape(T * B, -1)[steps, 1:] += self.ring.target(response).astype(np.float32)[steps % B]
-        labels = np.where(respond, nearest_unit(response)[None, :] + 1, 0)
-        return Built(inputs=inputs, targets=targets, labels=labels, mask=self.cost_mask(layout))
-
-    def _show(self, inputs: NDArray[np.float32], stimulus: Stimulus) -> None:
-        """Add a stimulus to ``inputs (T, B, n_in)``, touching only the steps where it is on."""
-        B = inputs.shape[1]
-        steps = np.flatnonzero(stimulus.on)
-        trials = steps % B
-        encoded = self.ring.encode(stimulus.direction, stimulus.strength).astype(np.float32)
-        modality = np.asarray(stimulus.modality)[trials]
-        flat = inputs.reshape(-1, inputs.shape[2])
-        for m in (1, 2):
-            chosen = modality == m
-            flat[steps[chosen], self.ring_slice(m)] += encoded[trials[chosen]]
+        responding = self.periods_from(self.decision_period)
+        baseline = np.float32(self.ring.target_baseline)
+        table = np.full((len(names) + 1, B, self.n_outputs), baseline, dtype=np.float32)
+        table[-1] = 0.0
+        table[: len(names), :, 0] = _FIXATE_TARGET
+        bump = self.ring.target(response).astype(np.float32)
+        answer = np.zeros((len(names) + 1, B), dtype=np.int64)
+        for name in responding:
+            table[rank[name], go, 0] = baseline
+            table[rank[name], go, 1:] += bump[go]
+            answer[rank[name], go] = nearest_unit(response[go]) + 1
+        targets = np.take(table.reshape(-1, self.n_outputs), index, axis=0, mode="clip")
+        labels = np.take(answer.reshape(-1), index, mode="clip")
+        return Built(inputs=inputs, targets=targets, labels=labels, mask=self.cost_mask(layout), padding_zeroed=True)
 
     def cost_mask(self, layout: Layout) -> NDArray[np.float32]:
         """Yang's cost mask ``(T, B, n_out)``: 0 for the first 100 ms, 1 until the response, 0 for 100 ms, 5 after.
 
-        The fixation output's column is doubled. (Padding is zeroed by the base class.)
+        The fixation output's column is doubled; padding is 0.
         """
         t = layout.time
         unchecked = int(to_steps(_UNCHECKED_MS, self.dt))
         response = layout.starts[self.decision_period][None, :]
-        weight = np.where(t >= response + unchecked, _RESPONSE_WEIGHT, ((t >= unchecked) & (t < response)) * 1.0)
-        mask = np.empty((*weight.shape, self.n_outputs), dtype=np.float32)
-        mask[...] = weight[:, :, None]
-        mask[..., 0] *= _FIXATION_WEIGHT
-        return mask
+        # which of the three mask rows each step takes: 0 (unchecked or padding), 1 (before the response), 2 (after)
+        code = ((t >= unchecked) & (t < response)).astype(np.intp)
+        code[(t >= response + unchecked) & (t < layout.lengths[None, :])] = 2
+        rows = np.zeros((3, self.n_outputs), dtype=np.float32)
+        rows[1], rows[2] = 1.0, _RESPONSE_WEIGHT
+        rows[:, 0] *= _FIXATION_WEIGHT
+        return np.take(rows, code, axis=0, mode="clip")
 
     # ------------------------------------------------------------------ judging
     def score(self, outputs: NDArray[np.floating], batch: TrialBatch) -> NDArray[np.float64]:

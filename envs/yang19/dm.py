@@ -28,7 +28,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mtrnn.envs.conditions import Condition, Reals
-from mtrnn.envs.task import Layout
 from mtrnn.envs.timing import Choice, Fixed, TimingSpec, Uniform
 from mtrnn.envs.yang19.base import MAX_STRENGTH, Stimulus, Yang19Task
 from mtrnn.envs.yang19.grids import ConditionGrid, grid_conditions
@@ -147,9 +146,9 @@ class Yang19DecisionTask(Yang19Task):
         m = self.attend.value
         return conditions[f"strength1_mod{m}"], conditions[f"strength2_mod{m}"]
 
-    def _stimuli(self, conditions: Mapping[str, NDArray], layout: Layout) -> list[Stimulus]:
-        on1 = layout.within("stim1")
-        on2 = layout.within("stim2") if self.delayed else on1
+    def _stimuli(self, conditions: Mapping[str, NDArray]) -> list[Stimulus]:
+        on1 = ("stim1",)
+        on2 = ("stim2",) if self.delayed else on1
         shape = conditions["direction1"].shape
         stimuli = []
         for m in (1, 2) if self.two_modalities else (self.attend.value,):

@@ -21,7 +21,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mtrnn.envs.conditions import Condition, Integers, Reals
-from mtrnn.envs.task import Layout
 from mtrnn.envs.timing import Choice, Fixed, TimingSpec, Uniform
 from mtrnn.envs.yang19.base import Stimulus, Yang19Task
 from mtrnn.envs.yang19.grids import ConditionGrid, grid_conditions
@@ -57,12 +56,14 @@ class _GoAntiTask(Yang19Task):
         response = np.mod(conditions["direction"] + (np.pi if self.anti else 0.0), _TWO_PI)
         return {**conditions, "response": response, "go": np.ones(response.shape, dtype=bool)}
 
-    def _stimulus_on(self, layout: Layout) -> NDArray[np.bool_]:
+    @property
+    def stimulus_periods(self) -> tuple[str, ...]:
+        """The periods in which the stimulus is shown."""
         raise NotImplementedError
 
-    def _stimuli(self, conditions: Mapping[str, NDArray], layout: Layout) -> list[Stimulus]:
+    def _stimuli(self, conditions: Mapping[str, NDArray]) -> list[Stimulus]:
         direction = conditions["direction"]
-        return [Stimulus(self._stimulus_on(layout), direction, np.ones(direction.shape), conditions["modality"])]
+        return [Stimulus(self.stimulus_periods, direction, np.ones(direction.shape), conditions["modality"])]
 
     def _grid(self, durations: Mapping[str, float]) -> ConditionGrid:
         fixed = {f"{k}_duration": v for k, v in durations.items()}
@@ -77,8 +78,9 @@ class _FixationOffTask(_GoAntiTask):
     def default_timing(self) -> dict[str, TimingSpec]:
         return {"fix1": Uniform(300, 700), "stim1": Uniform(500, 1500), "go1": Fixed(500)}
 
-    def _stimulus_on(self, layout: Layout) -> NDArray[np.bool_]:
-        return layout.from_("stim1")
+    @property
+    def stimulus_periods(self) -> tuple[str, ...]:
+        return ("stim1", "go1")
 
     def test_grid(self) -> ConditionGrid:
         return self._grid({"fix1": 500.0, "stim1": 1000.0, "go1": 500.0})
@@ -92,11 +94,13 @@ class _ReactionTask(_GoAntiTask):
     def default_timing(self) -> dict[str, TimingSpec]:
         return {"fix1": Uniform(500, 2500), "go1": Fixed(500)}
 
-    def _fixation_cue(self, layout: Layout) -> NDArray[np.bool_]:
-        return layout.valid
+    @property
+    def fixation_periods(self) -> tuple[str, ...]:
+        return self.period_names
 
-    def _stimulus_on(self, layout: Layout) -> NDArray[np.bool_]:
-        return layout.from_("go1")
+    @property
+    def stimulus_periods(self) -> tuple[str, ...]:
+        return ("go1",)
 
     def test_grid(self) -> ConditionGrid:
         return self._grid({"fix1": 2000.0, "go1": 500.0})
@@ -115,8 +119,9 @@ class _MemoryTask(_GoAntiTask):
             "go1": Fixed(500),
         }
 
-    def _stimulus_on(self, layout: Layout) -> NDArray[np.bool_]:
-        return layout.within("stim1")
+    @property
+    def stimulus_periods(self) -> tuple[str, ...]:
+        return ("stim1",)
 
     def test_grid(self) -> ConditionGrid:
         return self._grid({"fix1": 500.0, "stim1": 500.0, "delay1": 1000.0, "go1": 500.0})

@@ -22,7 +22,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mtrnn.envs.conditions import Condition, Flag, Integers, Reals
-from mtrnn.envs.task import Layout
 from mtrnn.envs.timing import Choice, Fixed, TimingSpec
 from mtrnn.envs.yang19.base import Stimulus, Yang19Task
 from mtrnn.envs.yang19.grids import ConditionGrid, grid_conditions
@@ -63,14 +62,15 @@ class Yang19MatchTask(Yang19Task):
             "modality2": Integers(1, 3),
         }
 
-    def _fixation_cue(self, layout: Layout) -> NDArray[np.bool_]:
-        return layout.valid
+    @property
+    def fixation_periods(self) -> tuple[str, ...]:
+        return self.period_names
 
-    def _stimuli(self, conditions: Mapping[str, NDArray], layout: Layout) -> list[Stimulus]:
+    def _stimuli(self, conditions: Mapping[str, NDArray]) -> list[Stimulus]:
         strength = np.ones(conditions["direction1"].shape)
         return [
-            Stimulus(layout.within("stim1"), conditions["direction1"], strength, conditions["modality1"]),
-            Stimulus(layout.from_("go1"), conditions["direction2"], strength, conditions["modality2"]),
+            Stimulus(("stim1",), conditions["direction1"], strength, conditions["modality1"]),
+            Stimulus(self.periods_from("go1"), conditions["direction2"], strength, conditions["modality2"]),
         ]
 
     def _matches(self, direction1: NDArray, direction2: NDArray) -> NDArray[np.bool_]:
