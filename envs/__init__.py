@@ -22,7 +22,7 @@ from mtrnn.envs.multitask import MultiTask
 from mtrnn.envs.neurogym_adapter import NeurogymTask
 from mtrnn.envs.registry import ENV_SPECS, all_ids, make_task, register_envs
 from mtrnn.envs.scoring import decision_outcome
-from mtrnn.envs.task import Built, Layout, PeriodTask, Task
+from mtrnn.envs.task import Built, Layout, PeriodTask, Task  # noqa: F401
 from mtrnn.envs.timing import Choice, Fixed, TimingSpec, TruncExp, Uniform, to_steps
 from mtrnn.envs.yang19 import (
     DRISCOLL_RULES,
@@ -39,6 +39,8 @@ from mtrnn.envs.yang19 import (
 
 register_envs()
 
+# Built and Layout (what a task subclass builds with) stay importable from here for old code; they live in
+# mtrnn.envs.task and are not among the package's public names.
 __all__ = [
     "DRISCOLL_RULES",
     "DUNCKER_RULES",
@@ -46,7 +48,6 @@ __all__ = [
     "NDMS",
     "RULES",
     "AdvanceRule",
-    "Built",
     "Choice",
     "Condition",
     "ConditionGrid",
@@ -62,7 +63,6 @@ __all__ = [
     "Flag",
     "HeadCurriculum",
     "Integers",
-    "Layout",
     "MemoryEnv",
     "MemoryTask",
     "MultiHeadBatch",
