@@ -21,7 +21,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
+from mtrnn.envs.batch import TrialBatch
 from mtrnn.envs.multitask import MultiTask
 from mtrnn.envs.yang19.base import Yang19Task, check_rule, check_rule_units
 from mtrnn.envs.yang19.dm import (
@@ -137,6 +139,20 @@ class Yang19Mixture(MultiTask):
         self.rules: tuple[Rule, ...] = chosen
         self.ring = ring
         self.rule_units = units
+
+    def score(self, outputs: NDArray[np.floating], batch: TrialBatch) -> NDArray[np.float64]:
+        """Yang's ``get_perf`` on every trial at once (every rule judges its trials by the same rule, on the
+        last step, from the trial's ``go`` and ``response``). ``outputs (T, B, n_out)`` -> ``(B,)``."""
+        outputs = self._check_outputs(outputs, batch)
+        task = self.tasks[0]
+        assert isinstance(task, Yang19Task)
+        return task._get_perf(batch.last_step_values(outputs), batch.conditions["go"], batch.conditions["response"])
+
+    def score_by_component(self, outputs: NDArray[np.floating], batch: TrialBatch) -> dict[str, NDArray[np.float64]]:
+        """:meth:`score`, grouped by rule: ``{component_ids[k]: (B_k,) scores}`` for the rules in ``batch``."""
+        scores = self.score(outputs, batch)
+        rules = np.asarray(batch.conditions["rule"])
+        return {self.component_ids[k]: scores[rules == k] for k in np.unique(rules)}
 
     def rule_of(self, rule: Rule | str) -> int:
         """The index of ``rule`` in this mixture (the value of ``conditions["rule"]`` for its trials)."""
