@@ -134,6 +134,7 @@ class Profile:
             + f"; seeds {list(self.seeds)}; "
             + (f"first {self.eval_trials} trials" if self.eval_trials else "all trials")
             + " of each frozen test set"
+            + ("" if self.groups is None else f"; groups {', '.join(self.groups)} only")
         )
         return text
 
@@ -151,11 +152,13 @@ def _config(profile: Profile, group: str, train_ids: tuple[str, ...]) -> TrainCo
     where the default τ of 100 ms would freeze a leaky network)."""
     if group == "yang20":
         network = NetworkConfig(hidden_size=profile.yang_hidden_size, output_activation=OutputActivation.SIGMOID)
-        return TrainConfig(network=network, loss=Loss.MSE, max_steps=profile.yang_max_steps, eval_interval=10**6)
+        return TrainConfig(
+            network=network, loss=Loss.MSE, max_steps=profile.yang_max_steps, eval_interval=10**6, eval_trials=32
+        )
     network = NetworkConfig(hidden_size=profile.hidden_size)
     if not set(train_ids) <= set(DELAY_IDS):
         network = dataclasses.replace(network, tau=max(make_task(i).dt for i in train_ids))
-    return TrainConfig(network=network, max_steps=profile.max_steps, eval_interval=10**6)
+    return TrainConfig(network=network, max_steps=profile.max_steps, eval_interval=10**6, eval_trials=32)
 
 
 def baseline_cells(profile: Profile, runs: str | Path) -> list[Cell]:
@@ -436,8 +439,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--backend", choices=[b.value for b in Backend], default=Backend.LOCAL.value)
     parser.add_argument("--address", default=None, help="Ray address (e.g. auto)")
     parser.add_argument("--workers", type=int, default=1, help="local processes")
+    parser.add_argument(
+        "--group", action="append", default=None, help=f"only this task group (repeatable): {', '.join(suite_groups())}"
+    )
     args = parser.parse_args(argv)
     profile = PROFILES[args.profile or "quick"]
+    if args.group:
+        unknown = sorted(set(args.group) - set(suite_groups()))
+        if unknown:
+            parser.error(f"--group must be among {list(suite_groups())}, got {unknown}")
+        profile = dataclasses.replace(profile, groups=tuple(args.group))
     runs = args.runs or f"runs/leaderboard-{profile.name}"
     board = run_leaderboard(
         profile,
