@@ -1,5 +1,7 @@
 """Analysis of trained recurrent networks (``mtrnn.analysis``)."""
 
+from mtrnn.analysis.dimensionality import PCAResult, n_components, participation_ratio, pca
+from mtrnn.analysis.drive import BernoulliInput, InputProcess, TaskInput, drive_long, evaluate_performance
 from mtrnn.analysis.fixed_points import (
     CellStep,
     ConvergenceReport,
@@ -11,19 +13,90 @@ from mtrnn.analysis.fixed_points import (
     find_fixed_points,
 )
 from mtrnn.analysis.fixed_points_starts import network_states, period_input, sample_initial_states
+from mtrnn.analysis.perturbation import (
+    DEFAULT_EPSILONS,
+    AblationResult,
+    PerturbationResult,
+    PerturbTarget,
+    ablate,
+    ablation_effect,
+    perturb,
+    perturbation_curve,
+)
 from mtrnn.analysis.plots_fixed_points import plot_fixed_points
+from mtrnn.analysis.similarity import (
+    ScoreMethod,
+    SimilarityResult,
+    compare_networks,
+    dsa_distance,
+    linear_cka,
+    procrustes_distance,
+)
+from mtrnn.analysis.task_variance import (
+    ClusterMethod,
+    TaskVariance,
+    UnitClusters,
+    cluster_units,
+    lesion_clusters,
+    task_variance,
+)
+from mtrnn.analysis.timescales import (
+    FitFailure,
+    FitModel,
+    NetworkTimescales,
+    TimescaleFit,
+    autocorrelation,
+    fit_timescales,
+    network_timescales,
+)
 
 __all__ = [
+    "DEFAULT_EPSILONS",
+    "AblationResult",
+    "BernoulliInput",
     "CellStep",
+    "ClusterMethod",
     "ConvergenceReport",
+    "FitFailure",
+    "FitModel",
     "FixedPoints",
     "FixedPointsWarning",
     "HasLeak",
+    "InputProcess",
+    "NetworkTimescales",
+    "PCAResult",
+    "PerturbTarget",
+    "PerturbationResult",
     "Polish",
+    "ScoreMethod",
+    "SimilarityResult",
     "StartStatus",
+    "TaskInput",
+    "TaskVariance",
+    "TimescaleFit",
+    "UnitClusters",
+    "ablate",
+    "ablation_effect",
+    "autocorrelation",
+    "cluster_units",
+    "compare_networks",
+    "drive_long",
+    "dsa_distance",
+    "evaluate_performance",
     "find_fixed_points",
+    "fit_timescales",
+    "lesion_clusters",
+    "linear_cka",
+    "n_components",
     "network_states",
+    "network_timescales",
+    "participation_ratio",
+    "pca",
     "period_input",
+    "perturb",
+    "perturbation_curve",
     "plot_fixed_points",
+    "procrustes_distance",
     "sample_initial_states",
+    "task_variance",
 ]

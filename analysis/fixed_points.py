@@ -29,7 +29,9 @@ import enum
 import io
 import math
 import os
+import time
 import warnings
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -59,6 +61,7 @@ __all__ = [
     "FixedPoints",
     "FixedPointsWarning",
     "HasLeak",
+    "PhaseSeconds",
     "Polish",
     "StartStatus",
     "find_fixed_points",
@@ -102,22 +105,42 @@ class FixedPointsWarning(UserWarning):
 
 
 @dataclass(frozen=True)
+class PhaseSeconds:
+    """Wall-clock seconds of each phase of :func:`find_fixed_points` (where the time goes)."""
+
+    adam: float = 0.0
+    """The Adam phase over all starts."""
+    dedup: float = 0.0
+    """Outlier removal and both deduplications."""
+    polish: float = 0.0
+    """Levenberg-Marquardt on the unique points."""
+    jacobians: float = 0.0
+    """Jacobians ``dF/dx``, ``dF/du`` at the final points."""
+    eig: float = 0.0
+    """Eigendecomposition (right and left eigenvectors) and stability."""
+
+
+@dataclass(frozen=True)
 class ConvergenceReport:
     """What happened to every start (``K`` = number of starts).
 
     Attributes:
-        status: ``(K,)`` int8 :class:`StartStatus` codes: ``Q_TOL`` (q fell below ``tol_q``), ``DQ_TOL`` (q stopped
+        status: ``(K,)`` int8 :class:`StartStatus` codes: ``Q_TOL`` (q fell below the Adam phase's target:
+            ``tol_q``, or ``polish_from_q`` when polishing follows), ``DQ_TOL`` (q stopped
             changing: a slow point or a minimum), ``MAX_ITERS`` (not converged), ``NON_FINITE`` (diverged),
-            ``OUTLIER`` (converged far from the starting cloud and dropped).
+            ``OUTLIER`` (converged far from the starting cloud and dropped), ``HIGH_Q`` (ended with ``q > max_q``,
+            dropped). Only the start that represents a unique point gets ``HIGH_Q``; its duplicates keep theirs.
         q: ``(K,)`` q where the Adam phase stopped.
         iterations: ``(K,)`` Adam iterations each start used.
         final_states: ``(K, S)`` where each start ended (look at the unconverged ones here).
+        seconds: where the time went.
     """
 
     status: NDArray[np.int8]
     q: NDArray[np.floating]
     iterations: NDArray[np.int64]
     final_states: NDArray[np.floating]
+    seconds: PhaseSeconds = dataclasses.field(default_factory=PhaseSeconds)
 
     @property
     def n_starts(self) -> int:
@@ -135,8 +158,8 @@ class ConvergenceReport:
 
     def summary(self) -> str:
         """One line: how many starts ended each way."""
-        counts = np.bincount(self.status.astype(np.int64), minlength=5)
-        names = ("q < tol_q", "dq < tol_dq", "max_iters", "non-finite", "outlier")
+        counts = np.bincount(self.status.astype(np.int64), minlength=6)
+        names = ("q below target", "dq < tol_dq or stalled", "max_iters", "non-finite", "outlier", "q > max_q")
         return ", ".join(f"{name}: {int(count)}" for name, count in zip(names, counts, strict=True))
 
 
@@ -196,6 +219,7 @@ class FixedPoints:
         arrays: dict[str, NDArray] = {name: getattr(self, name) for name in _POINT_FIELDS}
         for name in _REPORT_FIELDS:
             arrays[f"report_{name}"] = getattr(self.report, name)
+        arrays["report_seconds"] = np.array(dataclasses.astuple(self.report.seconds), dtype=np.float64)
         arrays["continuous"] = np.array(self.continuous)
         arrays["format"] = np.array(_FORMAT)
         buffer = io.BytesIO()
@@ -206,21 +230,29 @@ class FixedPoints:
     def load(cls, path: str | os.PathLike[str]) -> FixedPoints:
         """Read what :meth:`save` wrote. A file that is not such an ``.npz`` raises ``ValueError`` naming it."""
         path = Path(path)
-        needed = [*_POINT_FIELDS, *(f"report_{name}" for name in _REPORT_FIELDS), "continuous", "format"]
+        needed = [
+            *_POINT_FIELDS,
+            *(f"report_{name}" for name in _REPORT_FIELDS),
+            "report_seconds",
+            "continuous",
+            "format",
+        ]
         try:
             with np.load(path, allow_pickle=False) as data:
-                missing = [name for name in needed if name not in data.files]
-                if missing:
-                    raise ValueError(
-                        f"{path} is not a FixedPoints file (missing {missing}); recompute it with "
-                        "find_fixed_points(...).save(path)"
-                    )
-                arrays = {name: data[name] for name in needed}
-        except (OSError, EOFError) as error:
+                files = set(data.files)
+                arrays = {name: data[name] for name in needed if name in files}
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile) as error:
             raise ValueError(f"{path} cannot be read as a FixedPoints .npz ({error}); recompute and save it") from None
+        missing = [name for name in needed if name not in arrays]
+        if missing:
+            raise ValueError(
+                f"{path} is not a FixedPoints file (missing {missing}); recompute it with "
+                "find_fixed_points(...).save(path)"
+            )
         if int(arrays["format"]) != _FORMAT:
             raise ValueError(f"{path} has format {int(arrays['format'])}, this mtrnn reads {_FORMAT}; recompute it")
-        report = ConvergenceReport(**{name: arrays[f"report_{name}"] for name in _REPORT_FIELDS})
+        seconds = PhaseSeconds(*(float(value) for value in arrays["report_seconds"]))
+        report = ConvergenceReport(**{name: arrays[f"report_{name}"] for name in _REPORT_FIELDS}, seconds=seconds)
         points = {name: arrays[name] for name in _POINT_FIELDS}
         return cls(**points, continuous=bool(arrays["continuous"]), report=report)
 
@@ -331,15 +363,17 @@ def find_fixed_points(
     tol_q: float = 1e-12,
     tol_dq: float = 1e-20,
     max_iters: int = 5000,
-    learning_rate: float = 0.1,
-    lr_decay: float = 0.999,
+    learning_rate: float = 1.0,
+    lr_decay: float = 0.9995,
     lr_backoff: float = 0.5,
-    lr_growth: float = 1.0,
+    lr_growth: float = 1.1,
     adam_betas: tuple[float, float] = (0.9, 0.999),
     adam_eps: float = 1e-8,
+    stall_iters: int = 200,
     polish_method: Polish = Polish.LEVENBERG_MARQUARDT,
     polish_from_q: float = 1e-7,
     polish_iters: int = 30,
+    max_q: float | None = 1e-4,
     tol_unique: float = 1e-3,
     outlier_distance_scale: float | None = 10.0,
     compute_jacobians: bool = True,
@@ -381,9 +415,14 @@ def find_fixed_points(
             ``learning_rate · lr_decay^t``.
         adam_betas: Adam's moment decays.
         adam_eps: Adam's epsilon.
+        stall_iters: a start whose best ``q`` has not improved by 0.1 % in this many iterations stops as a slow
+            point (``DQ_TOL``) and, when polishing, is finished by Levenberg-Marquardt.
         polish_method: :class:`Polish`.
         polish_from_q: with polishing, Adam stops a start below this ``q`` (>= ``tol_q``).
         polish_iters: Levenberg-Marquardt iterations at most.
+        max_q: points whose final ``q`` (after polishing) is above this are neither fixed nor slow points (e.g.
+            a start stuck where the gradient of ``q`` vanishes at a maximum of the speed) and are dropped; their
+            starts get status ``HIGH_Q``. None keeps every point.
         tol_unique: deduplication tolerance (L∞ distance), as fixed-point-finder's.
         outlier_distance_scale: see step 2; None disables outlier removal.
         compute_jacobians: False skips step 5 (Jacobian fields are then empty ``(M, 0, 0)`` arrays and stability
@@ -410,6 +449,7 @@ def find_fixed_points(
     if len(adam_betas) != 2 or not all(0 <= float(beta) < 1 for beta in adam_betas):
         raise ValueError(f"adam_betas must be two numbers in [0, 1), got {adam_betas}")
     adam_eps = _positive("adam_eps", adam_eps)
+    stall_iters = int(_positive("stall_iters", stall_iters, integer=True))
     if not isinstance(polish_method, Polish):
         raise TypeError(
             f"polish_method must be a Polish member ({', '.join(p.name for p in Polish)}), got {polish_method!r}"
@@ -419,6 +459,8 @@ def find_fixed_points(
         raise ValueError(f"polish_from_q must be >= tol_q = {tol_q}, got {polish_from_q}")
     polish_iters = int(_positive("polish_iters", polish_iters, integer=True, allow_zero=True))
     tol_unique = _positive("tol_unique", tol_unique, allow_zero=True)
+    if max_q is not None:
+        max_q = _positive("max_q", max_q)
     if outlier_distance_scale is not None:
         outlier_distance_scale = _positive("outlier_distance_scale", outlier_distance_scale)
     if not 0 <= float(warn_fraction) <= 1:
@@ -461,6 +503,7 @@ def find_fixed_points(
             return (step(ui, xi) - xi) * scale
 
         polishing = polish_method is not Polish.NONE and polish_iters > 0
+        clock = time.perf_counter()
         adam = adam_phase(
             residual,
             x0,
@@ -475,12 +518,11 @@ def find_fixed_points(
                 lr_growth=float(lr_growth),
                 betas=(float(adam_betas[0]), float(adam_betas[1])),
                 eps=adam_eps,
+                stall_iters=stall_iters,
             ),
         )
+        seconds_adam, clock = time.perf_counter() - clock, time.perf_counter()
         status = adam.status.clone()
-        if polishing:
-            # The Adam phase stopped at polish_from_q; whether q < tol_q is decided after polishing.
-            pass
         candidates = torch.nonzero((status == StartStatus.Q_TOL) | (status == StartStatus.DQ_TOL)).squeeze(1)
         if outlier_distance_scale is not None and candidates.numel() > 0:
             centroid = x0.mean(0)
@@ -495,25 +537,46 @@ def find_fixed_points(
         q = adam.q[candidates]
         keep = unique_indices(torch.cat((points, point_inputs), 1), q, tol_unique)
         points, point_inputs, q, origin = points[keep], point_inputs[keep], q[keep], candidates[keep]
-        if polishing and points.shape[0] > 0:
+        seconds_dedup, clock = time.perf_counter() - clock, time.perf_counter()
+        seconds_polish = 0.0
+        # Points already above max_q (stuck where the gradient of q vanishes away from a minimum) are not polished.
+        worth = torch.nonzero(q <= (math.inf if max_q is None else max_q)).squeeze(1)
+        if polishing and worth.numel() > 0:
             polished = polish(
                 step,
-                points,
-                point_inputs,
+                points[worth],
+                point_inputs[worth],
                 scale,
                 PolishOptions(tol_q=tol_q, tol_dq=tol_dq, max_iters=polish_iters, damping=1e-3),
             )
-            points, q = polished.states, polished.q
+            points, q = points.clone(), q.clone()
+            points[worth], q[worth] = polished.states, polished.q
+            seconds_polish, clock = time.perf_counter() - clock, time.perf_counter()
             keep = unique_indices(torch.cat((points, point_inputs), 1), q, tol_unique)
             points, point_inputs, q, origin = points[keep], point_inputs[keep], q[keep], origin[keep]
+            seconds_dedup += time.perf_counter() - clock
+        if max_q is not None:
+            low = q <= max_q
+            status[origin[~low]] = StartStatus.HIGH_Q
+            points, point_inputs, q, origin = points[low], point_inputs[low], q[low], origin[low]
 
+        result, seconds_jacobians, seconds_eig = _characterise(
+            step, points, point_inputs, q, origin, scale, continuous, compute_jacobians
+        )
         report = ConvergenceReport(
             status=status.cpu().numpy(),
             q=adam.q.cpu().numpy(),
             iterations=adam.iterations.cpu().numpy(),
             final_states=adam.states.cpu().numpy(),
+            seconds=PhaseSeconds(
+                adam=seconds_adam,
+                dedup=seconds_dedup,
+                polish=seconds_polish,
+                jacobians=seconds_jacobians,
+                eig=seconds_eig,
+            ),
         )
-        result = _characterise(step, points, point_inputs, q, origin, scale, continuous, compute_jacobians, report)
+        result = dataclasses.replace(result, report=report)
 
     not_converged = report.n_unconverged
     if n_starts > 0 and not_converged > warn_fraction * n_starts:
@@ -535,11 +598,12 @@ def _characterise(
     scale: Tensor,
     continuous: bool,
     compute_jacobians: bool,
-    report: ConvergenceReport,
-) -> FixedPoints:
-    """Jacobians, eigendecomposition and stability of the unique points; everything to numpy."""
+) -> tuple[FixedPoints, float, float]:
+    """Jacobians, eigendecomposition and stability of the unique points, everything to numpy; and the seconds
+    the Jacobians and the eigendecomposition took. The report is a placeholder the caller replaces."""
     n_points, size = points.shape
-    n_inputs = inputs.shape[1]
+    clock = time.perf_counter()
+    seconds_jacobians = 0.0
     if compute_jacobians:
         jac, jac_u, _ = jacobians(step, points, inputs, with_inputs=True)
         assert jac_u is not None
@@ -548,6 +612,7 @@ def _characterise(
             row_scale = scale[:, None] if scale.dim() else scale
             jac = (jac - eye) * row_scale
             jac_u = jac_u * row_scale
+        seconds_jacobians, clock = time.perf_counter() - clock, time.perf_counter()
         values, right, left = eigendecompose(jac, continuous)
         unstable = values.real >= 0 if continuous else values.abs() >= 1
         n_unstable = unstable.sum(-1)
@@ -561,8 +626,11 @@ def _characterise(
         right = left = torch.zeros(n_points, 0, 0, dtype=torch.complex128)
         is_stable = torch.zeros(n_points, dtype=torch.bool)
         n_unstable = torch.full((n_points,), -1, dtype=torch.int64)
-    del n_inputs
-    return FixedPoints(
+    seconds_eig = time.perf_counter() - clock if compute_jacobians else 0.0
+    placeholder = ConvergenceReport(
+        status=np.zeros(0, np.int8), q=np.zeros(0), iterations=np.zeros(0, np.int64), final_states=np.zeros((0, size))
+    )
+    fixed_points = FixedPoints(
         states=points.cpu().numpy(),
         inputs=inputs.cpu().numpy(),
         q=q.cpu().numpy(),
@@ -575,5 +643,6 @@ def _characterise(
         n_unstable_dims=n_unstable.cpu().numpy().astype(np.int64),
         start_index=origin.cpu().numpy().astype(np.int64),
         continuous=bool(continuous),
-        report=report,
+        report=placeholder,
     )
+    return fixed_points, seconds_jacobians, seconds_eig

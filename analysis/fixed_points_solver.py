@@ -52,6 +52,7 @@ class StartStatus:
     MAX_ITERS = 2
     NON_FINITE = 3
     OUTLIER = 4
+    HIGH_Q = 5
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class AdamOptions:
     lr_growth: float
     betas: tuple[float, float]
     eps: float
+    stall_iters: int
 
 
 @dataclass
@@ -89,7 +91,8 @@ def adam_phase(residual: Residual, x0: Tensor, u: Tensor, options: AdamOptions) 
     Each point has its own step size ``lr_k``: it starts at ``learning_rate``, is multiplied by ``lr_decay``
     every iteration and by ``lr_backoff`` whenever that point's ``q`` went up. A point stops (and leaves the
     active batch) as soon as ``q_k < tol_q`` or ``|Δq_k| < tol_dq · lr_k`` (Golub & Sussillo's criterion: the
-    change is scaled by the step size so that tiny steps do not fake convergence), or when ``q_k`` is not finite.
+    change is scaled by the step size so that tiny steps do not fake convergence), when its best ``q`` has not
+    improved by 0.1 % for ``stall_iters`` iterations (a slow point: ``DQ_TOL``), or when ``q_k`` is not finite.
     Points still active after ``max_iters`` iterations are reported as ``MAX_ITERS``.
     """
     n_starts = x0.shape[0]
@@ -107,6 +110,8 @@ def adam_phase(residual: Residual, x0: Tensor, u: Tensor, options: AdamOptions) 
     q_prev = torch.full((n_starts,), math.nan, dtype=x0.dtype, device=device)
     beta1, beta2 = options.betas
     ceiling = options.learning_rate
+    best = torch.full((n_starts,), math.inf, dtype=x0.dtype, device=device)
+    since = torch.zeros(n_starts, dtype=torch.int64, device=device)
     for iteration in range(options.max_iters + 1):
         with torch.enable_grad():
             xg = x.detach().requires_grad_(True)
@@ -115,7 +120,10 @@ def adam_phase(residual: Residual, x0: Tensor, u: Tensor, options: AdamOptions) 
         q = q.detach()
         finite = torch.isfinite(q) & torch.isfinite(grad).all(-1)
         small_q = q < options.tol_q
-        small_dq = (q - q_prev).abs() < options.tol_dq * lr
+        improved = q < best * (1.0 - 1e-3)
+        since = torch.where(improved, 0, since + 1)
+        best = torch.minimum(best, q)
+        small_dq = ((q - q_prev).abs() < options.tol_dq * lr) | (since >= options.stall_iters)
         done = small_q | small_dq | ~finite
         if iteration == options.max_iters:
             done = torch.ones_like(done)
@@ -133,6 +141,7 @@ def adam_phase(residual: Residual, x0: Tensor, u: Tensor, options: AdamOptions) 
             if not bool(keep.any()):
                 break
             active, x, ua, m, v, lr = active[keep], x[keep], ua[keep], m[keep], v[keep], lr[keep]
+            best, since = best[keep], since[keep]
             q, q_prev, grad = q[keep], q_prev[keep], grad[keep]
         rose = q > q_prev
         lr = torch.where(rose, lr * options.lr_backoff, torch.clamp(lr * options.lr_growth, max=ceiling))
@@ -221,7 +230,8 @@ def polish(
 
     Step ``δ = −(AᵀA + μ·I)⁻¹ Aᵀ r`` with ``A = (dF/dx − I)·scale``; a step that lowers ``q`` is taken and ``μ``
     shrinks tenfold (``μ → 0`` is Newton's method ``δ = −A⁻¹ r``), otherwise ``μ`` grows tenfold and the point
-    stays. A point stops below ``tol_q`` or once an accepted step changes ``q`` by less than ``tol_dq``.
+    stays. A point stops below ``tol_q``, once an accepted step lowers ``q`` by less than 1 % (or ``tol_dq``): the
+    linear convergence to a slow point's ``q > 0``, or after six rejected steps in a row.
     """
     x = x0.detach().clone()
     n_points, size = x.shape
@@ -258,8 +268,9 @@ def polish(
         q[active] = torch.where(better, q_new, q_old)
         mu[active] = torch.where(better, mu_a * 0.1, mu_a * 10.0)
         iterations[active] += 1
-        stalled = better & ((q_old - q_new).abs() < options.tol_dq)
-        hopeless = mu[active] > 1e12
+        # Stalled: the accepted step gained under 1 % (linear convergence to a slow point's q > 0) or < tol_dq.
+        stalled = better & (((q_old - q_new) < 1e-2 * q_old) | ((q_old - q_new) < options.tol_dq))
+        hopeless = mu[active] > 1e6
         finished = (q[active] < options.tol_q) | stalled | hopeless
         active = active[~finished]
     return PolishResult(states=x, q=q, iterations=iterations)
@@ -308,9 +319,9 @@ def eigendecompose(jac: Tensor, continuous: bool) -> tuple[Tensor, Tensor, Tenso
     ``w_iᴴ J = λ_i w_iᴴ``, both of unit norm (LAPACK's convention, as in ``scipy.linalg.eig(left=True)``). The
     left ones are the rows of ``V⁻¹`` (conjugated), so ``w_iᴴ v_j = 0`` for ``i ≠ j``. Slowest first: by
     decreasing ``|λ|`` for a map (discrete time), by decreasing ``Re λ`` for a flow (continuous time).
-    Computed in float64.
+    Computed in the dtype of ``jac``.
     """
-    values, right = torch.linalg.eig(jac.to(torch.float64))
+    values, right = torch.linalg.eig(jac)
     key = values.real if continuous else values.abs()
     order = torch.argsort(key, dim=-1, descending=True, stable=True)
     values = torch.gather(values, -1, order)
