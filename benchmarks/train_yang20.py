@@ -1,8 +1,10 @@
 """Benchmark 2: the Yang et al. 2019 mixture of 20 tasks, 256 units — time until every task is >= 90%.
 
 ``python -m mtrnn.benchmarks.train_yang20`` trains ``mtrnn/Yang19-v0`` (one rule per batch, Yang's sampling
-weights: contextdm1/2 five times as often) with the recipe below into ``runs/yang20`` and writes, atomically,
-``benchmarks/results/train_yang20.md``: the wall time at which the lowest per-task performance first reached 90%
+weights: contextdm1/2 five times as often) with the recipe below into ``runs/yang20`` (the same run as
+:func:`mtrnn_train_command`, the command README shows) and writes, atomically, ``--results`` (default
+``train_yang20.md`` in the working directory; the stored run is ``benchmarks/results/train_yang20.md``): the
+wall time at which the lowest per-task performance first reached 90%
 (Yang's metric: last-step fixation and population-vector decoding within 36°, 512 seeded trials per rule), the
 time each task first reached 90%, and the per-task performance at the end. Goal: <= 60 minutes on 2 CPU cores.
 
@@ -31,7 +33,7 @@ from mtrnn.agents import Trainer, TrainResult
 from mtrnn.agents.cli import config_from_args
 from mtrnn.agents.rundir import MetricsRow, atomic_write_text
 
-__all__ = ["RECIPE", "TARGET", "first_times", "main"]
+__all__ = ["RECIPE", "TARGET", "first_times", "main", "mtrnn_train_command"]
 
 TARGET = 0.9
 #: The recipe as ``mtrnn-train`` flags.
@@ -41,7 +43,14 @@ RECIPE = (
     *("--batch-size", "64", "--grad-clip-value", "1", "--grad-clip-norm", "none"),
     *("--eval-interval", "500", "--eval-trials", "512", "--target-perf", str(TARGET), "--max-steps", "none"),
 )
-DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "train_yang20.md"
+DEFAULT_OUT = Path("train_yang20.md")
+DEFAULT_MAX_TIME = 3600.0
+DEFAULT_RUN_DIR = Path("runs/yang20")
+
+
+def mtrnn_train_command(max_time: float = DEFAULT_MAX_TIME, run_dir: Path = DEFAULT_RUN_DIR) -> list[str]:
+    """The ``mtrnn-train`` command line that trains exactly what this benchmark trains."""
+    return ["mtrnn-train", *RECIPE, "--max-time", f"{max_time:g}", "--out", str(run_dir)]
 
 
 def first_times(metrics: Sequence[MetricsRow], target: float = TARGET) -> dict[str, float | None]:
@@ -109,12 +118,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], epilog="Other arguments are mtrnn-train flags overriding the recipe."
     )
-    parser.add_argument("--max-time", type=float, default=3600.0, help="wall-time budget in seconds (default 3600)")
-    parser.add_argument("--run-dir", type=Path, default=Path("runs/yang20"), help="run directory (default runs/yang20)")
-    parser.add_argument("--results", type=Path, default=DEFAULT_OUT, help="results file")
+    parser.add_argument("--max-time", type=float, default=DEFAULT_MAX_TIME, help="wall-time budget in s (default 3600)")
+    parser.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help="run directory (default runs/yang20)")
+    parser.add_argument("--results", type=Path, default=DEFAULT_OUT, help="results file (default ./train_yang20.md)")
     argv = list(sys.argv[1:] if argv is None else argv)
     args, extra = parser.parse_known_args(argv)
-    flags = [*RECIPE, "--max-time", str(args.max_time), "--out", str(args.run_dir), *extra]
+    flags = [*mtrnn_train_command(args.max_time, args.run_dir)[1:], *extra]
     config = config_from_args(flags)
     load = os.getloadavg()[0]
     result = Trainer(config, progress=True, overwrite=True).train()

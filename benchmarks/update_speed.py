@@ -8,7 +8,10 @@ per model after warm-up and keeps the median, and the reported ratio is the medi
 
 Peers: ``torch.nn.RNN(nonlinearity="relu")``, ``nn.GRU`` and ``nn.LSTM``, each followed by ``nn.Linear``. One
 extra row times drawing the leaky RNN's recurrent noise alone (``torch.randn`` of ``(T, B, H)``), the one cost
-``nn.RNN`` does not have. The table is printed and written atomically to ``benchmarks/results/update_speed.md``.
+``nn.RNN`` does not have; another times the same leaky RNN through the trainer's own update
+(:class:`~mtrnn.agents.trainer.Trainer`: masked MSE, gradients clipped by value then by norm, the NaN/inf check,
+Adam), i.e. what a training step costs beyond drawing its batch. The table is printed and written atomically to
+``--out`` (default ``update_speed.md`` in the working directory).
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ import argparse
 import os
 import platform
 import statistics
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,14 +29,27 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from mtrnn.agents.networks import Architecture, NetworkConfig, build_network
+from mtrnn.agents.config import Loss, TrainConfig
+from mtrnn.agents.networks import Activation, Architecture, NetworkConfig, build_network
+from mtrnn.agents.rundir import atomic_write_text
+from mtrnn.agents.trainer import Trainer
 
-__all__ = ["NOISE_DRAW", "SHAPES", "Contender", "Row", "contenders", "format_table", "main", "run_benchmark"]
+__all__ = [
+    "NOISE_DRAW",
+    "SHAPES",
+    "TRAINER_UPDATE",
+    "Contender",
+    "Row",
+    "contenders",
+    "format_table",
+    "main",
+    "run_benchmark",
+]
 
 SHAPES = {"T": 100, "B": 64, "H": 256, "n_in": 85, "n_out": 33}
 """The shapes of the benchmark (Yang 2019's 20-task network on a 2 s trial at dt = 20 ms)."""
 
-DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "update_speed.md"
+DEFAULT_OUT = Path("update_speed.md")
 
 
 class _TorchRecurrent(nn.Module):
@@ -76,7 +91,7 @@ def contenders() -> list[Contender]:
     """The benchmarked models: torch's layers (peers) and ours."""
     size, n_in, n_out = SHAPES["H"], SHAPES["n_in"], SHAPES["n_out"]
     rnn, gru, lstm = "torch nn.RNN relu", "torch nn.GRU", "torch nn.LSTM"
-    leaky = NetworkConfig(hidden_size=size)
+    leaky = NetworkConfig(hidden_size=size, activation=Activation.RELU)
     return [
         Contender(rnn, lambda: _TorchRecurrent(nn.RNN(n_in, size, nonlinearity="relu"), size, n_out), rnn),
         Contender("ours LeakyRNN relu, no noise", lambda: _Ours(_replace(leaky, recurrent_noise=0.0)), rnn),
@@ -129,6 +144,8 @@ class Row:
 
 
 NOISE_DRAW = "torch.randn(T, B, H) alone: the recurrent-noise draw"
+TRAINER_UPDATE = "ours LeakyRNN relu, noise 0.05, through Trainer's update (MSE, clip value+norm, NaN check)"
+"""Extra row: the leaky RNN's update as the trainer runs it (on the same inputs and targets)."""
 """Extra row: the time to draw the leaky RNN's recurrent noise for one update (torch's CPU RNG is serial)."""
 
 
@@ -147,6 +164,7 @@ def run_benchmark(threads: int, rounds: int = 5, updates: int = 3, warmup: int =
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
         actions.append((contender.name, contender.peer, partial(_update_time, model, optimizer, inputs, targets)))
     actions.insert(1, (NOISE_DRAW, actions[0][0], _noise_draw_time))
+    actions.insert(4, (TRAINER_UPDATE, actions[0][0], _trainer_update(threads, inputs, targets)))
     for _, _, action in actions:
         for _ in range(warmup):
             action()
@@ -159,6 +177,31 @@ def run_benchmark(threads: int, rounds: int = 5, updates: int = 3, warmup: int =
         ratio = statistics.median(a / b for a, b in zip(times[name], times[peer], strict=True))
         rows.append(Row(threads, name, peer, statistics.median(times[name]), ratio))
     return rows
+
+
+def _trainer_update(threads: int, inputs: Tensor, targets: Tensor) -> Callable[[], float]:
+    """A timer of ``Trainer._update`` on a leaky RNN of the benchmark's shapes (Yang's Go task: 85 -> 33)."""
+    network = NetworkConfig(hidden_size=SHAPES["H"], activation=Activation.RELU)
+    config = TrainConfig(
+        env_ids=("mtrnn/Yang19-Go-v0",),
+        network=network,
+        loss=Loss.MSE,
+        grad_clip_value=1.0,
+        grad_clip_norm=1.0,
+        threads=threads,
+        prefetch=0,
+    )
+    trainer = Trainer(config)
+    trainer.network.train()
+    tensors = {"inputs": inputs, "targets": targets, "mask": torch.ones_like(targets)}
+    steps = iter(range(10**9))
+
+    def timed() -> float:
+        start = time.perf_counter()
+        trainer._update(tensors, next(steps))
+        return time.perf_counter() - start
+
+    return timed
 
 
 def _noise_draw_time() -> float:
@@ -175,21 +218,15 @@ def format_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line: run, print and write the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch thread counts to run")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of turn-taking (median over rounds)")
     parser.add_argument("--updates", type=int, default=3, help="timed updates per model per round (median)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="markdown file to write")
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="markdown file to write (default ./update_speed.md)"
+    )
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.updates < 1 or any(t < 1 for t in args.threads):
         parser.error("--rounds, --updates and --threads must be >= 1")
@@ -206,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"load average at start {load:.2f}. Command: `python -m mtrnn.benchmarks.update_speed`.\n\n"
     )
     print(table)
-    _atomic_write_text(args.out, header + table + "\n")
+    atomic_write_text(args.out, header + table + "\n")
     print(f"wrote {args.out}")
 
 

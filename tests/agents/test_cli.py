@@ -200,3 +200,16 @@ def test_ctrl_c_names_the_last_checkpoint_and_the_resume_command(
     assert main([*TINY_FLAGS, "--max-steps", "9", "--eval-interval", "4", "--out", str(out), "--no-progress"]) == 130
     err = capsys.readouterr().err
     assert f"the last checkpoint is step 4 in {out}; continue with: mtrnn-train --resume {out}" in err
+
+
+def test_readme_yang20_command_is_the_benchmark_recipe() -> None:
+    from mtrnn.benchmarks.train_yang20 import mtrnn_train_command
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    start = readme.index("mtrnn-train --task mtrnn/Yang19-v0")
+    lines = []
+    for line in readme[start:].splitlines():
+        lines.append(line.rstrip().removesuffix("\\"))
+        if not line.rstrip().endswith("\\"):
+            break
+    assert " ".join(lines).split() == mtrnn_train_command()
