@@ -318,7 +318,7 @@ def train_sb3(
         model = make_sb3_model(config, env)
         callback = _metrics_callback(config, task, eval_batch, on_row, progress)
         budget = config.max_env_steps if config.max_env_steps is not None else 1 << 62
-        model.learn(total_timesteps=budget, callback=callback)
+        model.learn(total_timesteps=budget, callback=callback, log_interval=1)
         if metrics[-1]["step"] != callback.rollouts:
             callback.row()
     finally:
