@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mtrnn.agents.tasks import build_task, describe_task
+from mtrnn.agents.tasks import build_task
 from mtrnn.envs import MultiTask, Task, TrialBatch
 
 __all__ = [
@@ -106,17 +106,11 @@ class EvalTask:
 
 
 def _component_id(mixture_id: str, index: int, mixture: MultiTask) -> str:
-    """The id of component ``index`` of a mixture: the mixture's own stable component id when it has them, else
-    the registered id that rebuilds the component with default arguments (checked on a seeded batch, see
-    :func:`~mtrnn.agents.tasks.describe_task`), else ``<mixture id>#<index>``."""
+    """The id of component ``index`` of a mixture: the mixture's stable ``component_ids[index]`` (Yang's mixture:
+    the registered ids of its rules), else ``<mixture id>#<index>``."""
     ids = getattr(mixture, "component_ids", None)
     if isinstance(ids, (tuple, list)) and len(ids) == len(mixture.tasks) and isinstance(ids[index], str):
         return ids[index]
-    described = describe_task(mixture.tasks[index])
-    if isinstance(described, tuple):
-        env_ids, _, kwargs = described
-        if len(env_ids) == 1 and not kwargs and env_ids[0] != mixture_id:
-            return env_ids[0]
     return f"{mixture_id}#{index}"
 
 

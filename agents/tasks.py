@@ -44,14 +44,15 @@ def build_task(
         weights: relative sampling weight per id (several ids only).
         kwargs: constructor arguments per id (``make_task(env_id, **kwargs[env_id])``).
 
-    Several tasks get one-hot rule inputs unless every one of them carries its own rule cue (Yang's tasks).
+    Several tasks get one-hot rule inputs unless every one of them carries its own rule cue (Yang's tasks); their
+    ``component_ids`` are the env ids.
     """
     kwargs = kwargs or {}
     tasks = [make_task(env_id, **dict(kwargs.get(env_id, {}))) for env_id in env_ids]
     if len(tasks) == 1:
         return tasks[0]
     rule_inputs = not all(task.carries_rule_input for task in tasks)
-    return MultiTask(tasks, weights, rule_inputs=rule_inputs)
+    return MultiTask(tasks, weights, rule_inputs=rule_inputs, component_ids=list(env_ids))
 
 
 @dataclass(frozen=True)
@@ -152,8 +153,9 @@ def _json_safe(value: Any) -> Any:
 
 
 def _constructor_kwargs(task: Task) -> dict[str, Any] | None:
-    """The task's constructor arguments read back from same-named attributes (those equal to the default, and
-    those that are not JSON, are left out); None when a required argument cannot be read back."""
+    """The task's constructor arguments: its own ``to_dict()`` when it has one (e.g.
+    :meth:`~mtrnn.envs.neurogym_adapter.NeurogymTask.to_dict`), else read back from same-named attributes (those
+    equal to the default, and those that are not JSON, are left out); None when they cannot be found."""
     if hasattr(task, "to_dict") and callable(task.to_dict):
         try:
             return dict(_json_safe(task.to_dict()))

@@ -528,3 +528,20 @@ def test_the_evaluation_set_is_drawn_once_and_noised_like_training() -> None:
     train_batch, host = trainer._stream.get(0)  # training: the same function, its own seed
     train_noise = host["inputs"].numpy() - train_batch.inputs
     assert float(train_noise.std()) == pytest.approx(task.input_noise_std, rel=0.05)
+
+
+def test_a_neurogym_task_is_recorded_as_itself(tmp_path: Path) -> None:
+    pytest.importorskip("neurogym")
+    from mtrnn.envs.neurogym_adapter import NeurogymTask
+
+    task = NeurogymTask("PerceptualDecisionMaking-v0")
+    config = replace(TINY, max_steps=2, eval_interval=2, out_dir=str(tmp_path))
+    trainer = Trainer(config, task=task, report=False)
+    source = trainer.config.custom_task
+    assert trainer.config.env_ids == () and source is not None and source.rebuildable
+    assert source.factory == "mtrnn.envs.neurogym_adapter:NeurogymTask"
+    assert trainer.network.dt == task.dt
+    trainer.train()
+    assert "mtrnn/" not in (tmp_path / "config.json").read_text()  # never recorded as a registered id
+    resumed = Trainer.resume(tmp_path, changes={"max_steps": 3}, report=False)  # rebuilt from config.json
+    assert resumed.task.name == task.name and resumed.train().state.step == 3
