@@ -22,8 +22,9 @@ from numpy.typing import NDArray
 
 from mtrnn.envs.batch import TrialBatch
 from mtrnn.envs.conditions import Condition, Flag, Integers
+from mtrnn.envs.layout import Layout
 from mtrnn.envs.scoring import decision_outcome
-from mtrnn.envs.task import Built, Layout, PeriodTask
+from mtrnn.envs.task import Built, PeriodTask, Sampled
 from mtrnn.envs.timing import Fixed, TimingSpec
 
 __all__ = ["DelayAnti", "DelayAntiMatchToSample", "DelayGo", "DelayMatchToSample", "DelayTask"]
@@ -248,18 +249,23 @@ class _MatchTask(DelayTask):
             "match": Flag(),
         }
 
-    def _sample_conditions(self, rng: np.random.Generator, batch_size: int) -> dict[str, NDArray]:
-        return {
+    def _sample_conditions(self, rng: np.random.Generator, batch_size: int) -> Sampled:
+        conditions = {
             "sample": rng.integers(0, self.n_locations, batch_size),
             "match": rng.random(batch_size) < 0.5,
-            "_offset": rng.integers(1, self.n_locations, batch_size),
         }
+        # a non-match test's distance from the sample, uniform over the other locations
+        return Sampled(conditions, {"offset": rng.integers(1, self.n_locations, batch_size)})
 
     def _finalize_conditions(
-        self, conditions: dict[str, NDArray], given: Mapping[str, NDArray], rng: np.random.Generator
+        self,
+        conditions: dict[str, NDArray],
+        given: Mapping[str, NDArray],
+        rng: np.random.Generator,
+        auxiliary: Mapping[str, NDArray],
     ) -> dict[str, NDArray]:
         """Non-match test locations are uniform over the other locations; a given ``test`` fixes ``match``."""
-        offset = conditions.pop("_offset")
+        offset = auxiliary["offset"]
         sample, match = conditions["sample"], conditions["match"]
         if "test" in given:
             test = given["test"]

@@ -21,18 +21,19 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
-from functools import cache, cached_property
+from dataclasses import dataclass, field
+from functools import cache
 from typing import ClassVar
 
 import numpy as np
-from numpy.typing import ArrayLike, DTypeLike, NDArray
+from numpy.typing import NDArray
 
 from mtrnn.envs.batch import TrialBatch
 from mtrnn.envs.conditions import Condition, Reals
+from mtrnn.envs.layout import Layout
 from mtrnn.envs.timing import TimingSpec, to_steps
 
-__all__ = ["Built", "Layout", "PeriodTask", "Task", "check_batch_size", "check_dt"]
+__all__ = ["Built", "Layout", "PeriodTask", "Sampled", "Task", "check_batch_size", "check_dt"]
 
 
 def check_dt(dt: object) -> float:
@@ -69,171 +70,6 @@ def _prime_allocator() -> None:
 
 
 @dataclass(frozen=True)
-class Layout:
-    """Where each period of each trial lies in a padded batch.
-
-    Every mask method returns a fresh, writable ``(T, B)`` array. When all trials share their period
-    boundaries (:attr:`uniform`, e.g. fixed timing), masks are built as row ranges and :meth:`fill` writes
-    row blocks, which is what makes batch generation cheap.
-
-    Attributes:
-        starts: ``{period: (B,)}`` first step of each period.
-        stops: ``{period: (B,)}`` one past the last step of each period.
-        lengths: ``(B,)`` valid steps per trial.
-        n_steps: ``T``, the padded length.
-    """
-
-    starts: Mapping[str, NDArray[np.int64]]
-    stops: Mapping[str, NDArray[np.int64]]
-    lengths: NDArray[np.int64]
-    n_steps: int
-
-    @property
-    def batch_size(self) -> int:
-        return int(self.lengths.shape[0])
-
-    @cached_property
-    def uniform(self) -> bool:
-        """True when every trial has the same period boundaries and length (so there is no padding)."""
-        if self.batch_size == 1:
-            return True
-        bounds = np.stack([self.lengths, *self.starts.values(), *self.stops.values()])
-        return bool((bounds == bounds[:, :1]).all())
-
-    @property
-    def padded(self) -> bool:
-        """True when some trial is shorter than ``T`` (its last steps are padding)."""
-        return not self.uniform and bool(self.lengths.min() < self.n_steps)
-
-    def period_index(self, names: tuple[str, ...]) -> NDArray[np.intp]:
-        """``(T, B)`` the rank in ``names`` of the period each step lies in, ``len(names)`` on padding steps.
-
-        For layouts whose periods ``names`` follow each other from step 0 to each trial's end (as
-        :class:`PeriodTask` lays them out). With a table of one row per (period, trial), ``table[index * B +
-        b]`` gathers a whole ``(T, B, ...)`` array in one pass.
-        """
-        t = self.time
-        index = np.zeros((self.n_steps, self.batch_size), dtype=np.intp)
-        for name in names:
-            index += t >= self.stops[name][None, :]
-        return index
-
-    @property
-    def time(self) -> NDArray[np.int64]:
-        """``(T, 1)`` step index, broadcastable against ``(T, B)``."""
-        return np.arange(self.n_steps)[:, None]
-
-    def within(self, name: str) -> NDArray[np.bool_]:
-        """``(T, B)`` True inside period ``name``."""
-        return self.between(self.starts[name], self.stops[name])
-
-    def between(self, start: ArrayLike, stop: ArrayLike) -> NDArray[np.bool_]:
-        """``(T, B)`` True for ``start <= t < stop`` (per-trial ``(B,)`` bounds, or scalars)."""
-        span = _span(start, stop)
-        if span is not None:
-            out = np.zeros((self.n_steps, self.batch_size), dtype=bool)
-            out[span[0] : span[1]] = True
-            return out
-        t = self.time
-        return (t >= np.asarray(start)) & (t < np.asarray(stop))
-
-    def from_(self, name: str) -> NDArray[np.bool_]:
-        """``(T, B)`` True from the start of period ``name`` to the trial's end."""
-        return self.between(self.starts[name], self.lengths)
-
-    @property
-    def valid(self) -> NDArray[np.bool_]:
-        """``(T, B)`` True on unpadded steps."""
-        return self.between(0, self.lengths)
-
-    def fill(self, out: NDArray, start: ArrayLike, stop: ArrayLike, values: ArrayLike) -> None:
-        """Set ``out[t, b] = values[b]`` for ``start[b] <= t < stop[b]``, in place.
-
-        Args:
-            out: ``(T, B, ...)`` array (a view such as ``inputs[..., 1:]`` works).
-            start: ``(B,)`` first step per trial (or a scalar).
-            stop: ``(B,)`` one past the last step per trial (or a scalar).
-            values: a scalar, an ``out[t, b]``-shaped array (same for every trial) or ``(B, ...)`` per-trial values.
-        """
-        self._fill(out, _span(start, stop), start, stop, values)
-
-    def fill_period(self, out: NDArray, name: str, values: ArrayLike) -> None:
-        """:meth:`fill` over period ``name``: ``out[t, b] = values[b]`` inside it."""
-        span = self._period_spans.get(name) if self.uniform else _span(self.starts[name], self.stops[name])
-        self._fill(out, span, self.starts[name], self.stops[name], values)
-
-    def piecewise(
-        self, values: Mapping[str, ArrayLike], shape: tuple[int, ...] = (), dtype: DTypeLike = np.float32
-    ) -> NDArray:
-        """A ``(T, B, *shape)`` array holding ``values[p][b]`` on every step of period ``p`` of trial ``b``, else 0.
-
-        Args:
-            values: ``{period: value}`` with a scalar, a ``shape`` array (same for every trial) or a ``(B, *shape)``
-                array per period; periods left out stay 0.
-            shape: the trailing shape (``(n_in,)`` for inputs, ``()`` for labels).
-            dtype: the array's dtype.
-        """
-        tiling = self._tiling
-        if tiling is None:
-            out = np.zeros((self.n_steps, self.batch_size, *shape), dtype=dtype)
-            for name, value in values.items():
-                self.fill_period(out, name, value)
-            return out
-        # every trial shares its timing and the periods tile [0, T): one row block per period
-        index, counts = tiling
-        table = np.zeros((len(counts), self.batch_size, *shape), dtype=dtype)
-        for name, value in values.items():
-            table[index[name]] = value
-        return table.repeat(counts, axis=0)
-
-    @cached_property
-    def _period_spans(self) -> dict[str, tuple[int, int]]:
-        """``{period: (start, stop)}`` shared by every trial (meaningful when :attr:`uniform`)."""
-        return {name: (int(self.starts[name][0]), int(self.stops[name][0])) for name in self.starts}
-
-    @cached_property
-    def _tiling(self) -> tuple[dict[str, int], NDArray[np.int64]] | None:
-        """For a uniform layout whose periods follow each other from 0 to ``T``: ``({period: rank}, steps)``."""
-        if not self.uniform:
-            return None
-        spans = sorted(self._period_spans.items(), key=lambda item: item[1])
-        end = 0
-        for _, (start, stop) in spans:
-            if start != end:
-                return None
-            end = stop
-        if end != self.n_steps:
-            return None
-        steps = np.array([stop - start for _, (start, stop) in spans], dtype=np.int64)
-        return {name: rank for rank, (name, _) in enumerate(spans)}, steps
-
-    def _fill(
-        self, out: NDArray, span: tuple[int, int] | None, start: ArrayLike, stop: ArrayLike, values: ArrayLike
-    ) -> None:
-        values = np.asarray(values, dtype=out.dtype)
-        if values.ndim and (values.shape != out.shape[1:] or not values.flags.c_contiguous):
-            # one contiguous (B, ...) row, so that writing a block of rows is a plain strided copy
-            values = np.ascontiguousarray(np.broadcast_to(values, out.shape[1:]))
-        if span is not None:
-            out[span[0] : span[1]] = values
-            return
-        where = self.between(start, stop).reshape(out.shape[:2] + (1,) * (out.ndim - 2))
-        np.copyto(out, values, where=where)
-
-
-def _span(start: ArrayLike, stop: ArrayLike) -> tuple[int, int] | None:
-    """``(start, stop)`` as two ints (clipped at 0) when every trial shares them, else None."""
-    start, stop = np.asarray(start), np.asarray(stop)
-    if start.ndim and start.size > 1 and not (start == start.flat[0]).all():
-        return None
-    if stop.ndim and stop.size > 1 and not (stop == stop.flat[0]).all():
-        return None
-    first = int(start.flat[0]) if start.size else 0
-    last = int(stop.flat[0]) if stop.size else 0
-    return max(first, 0), max(last, first, 0)
-
-
-@dataclass(frozen=True)
 class Built:
     """What a task's ``_build`` returns; the base class pads, masks and adds noise.
 
@@ -247,6 +83,21 @@ class Built:
     labels: NDArray[np.int64]
     mask: NDArray[np.float32] | None = None
     padding_zeroed: bool = False
+
+
+@dataclass(frozen=True)
+class Sampled:
+    """What a task's ``_sample_conditions`` draws for a batch, when it needs more than the conditions.
+
+    Attributes:
+        conditions: ``{name: (B,)}`` the variables of ``condition_domains``.
+        auxiliary: ``{name: (B,)}`` draws that only serve :meth:`PeriodTask._finalize_conditions` to derive
+            conditions (e.g. the offset of a non-match test from the sample); drawn in the same pass so the random
+            stream does not depend on which conditions are given, and never recorded in the batch.
+    """
+
+    conditions: dict[str, NDArray]
+    auxiliary: Mapping[str, NDArray] = field(default_factory=dict)
 
 
 class Task(ABC):
@@ -433,8 +284,9 @@ class PeriodTask(Task):
         """The typed domain of each sampled per-trial variable (not the period durations)."""
 
     @abstractmethod
-    def _sample_conditions(self, rng: np.random.Generator, batch_size: int) -> dict[str, NDArray]:
-        """Draw every variable of ``condition_domains`` for ``batch_size`` trials, each ``(B,)``."""
+    def _sample_conditions(self, rng: np.random.Generator, batch_size: int) -> dict[str, NDArray] | Sampled:
+        """Draw every variable of ``condition_domains`` for ``batch_size`` trials, each ``(B,)``; return them, or a
+        :class:`Sampled` with the auxiliary draws :meth:`_finalize_conditions` needs."""
 
     @abstractmethod
     def _build(self, conditions: Mapping[str, NDArray], layout: Layout) -> Built:
@@ -492,8 +344,11 @@ class PeriodTask(Task):
         _prime_allocator()
         given = self._check_conditions(conditions, batch_size)
         sampled = self._sample_conditions(rng, batch_size)
-        cond: dict[str, NDArray] = {**sampled, **{k: v for k, v in given.items() if k in sampled}}
-        cond = self._finalize_conditions(cond, given, rng)
+        if not isinstance(sampled, Sampled):
+            sampled = Sampled(sampled)
+        drawn = sampled.conditions
+        cond: dict[str, NDArray] = {**drawn, **{k: v for k, v in given.items() if k in drawn}}
+        cond = self._finalize_conditions(cond, given, rng, sampled.auxiliary)
         durations: dict[str, NDArray[np.float64]] = {}
         for period, key in zip(self.period_names, self.duration_names, strict=True):
             durations[key] = given[key] if key in given else self.timing[period].sample(rng, batch_size)
@@ -502,9 +357,20 @@ class PeriodTask(Task):
         return self._finish(built, layout, {**cond, **durations}, rng, noise)
 
     def _finalize_conditions(
-        self, conditions: dict[str, NDArray], given: Mapping[str, NDArray], rng: np.random.Generator
+        self,
+        conditions: dict[str, NDArray],
+        given: Mapping[str, NDArray],
+        rng: np.random.Generator,
+        auxiliary: Mapping[str, NDArray],
     ) -> dict[str, NDArray]:
-        """Hook: derive dependent variables after overrides (default: unchanged)."""
+        """Hook: derive dependent variables after overrides (default: unchanged).
+
+        Args:
+            conditions: the sampled conditions with the given ones in their place.
+            given: the conditions the caller fixed (validated).
+            rng: the batch's generator.
+            auxiliary: the auxiliary draws of :meth:`_sample_conditions` (see :class:`Sampled`).
+        """
         return conditions
 
     def _check_conditions(self, conditions: Mapping[str, object] | None, batch_size: int) -> dict[str, NDArray]:

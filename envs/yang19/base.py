@@ -37,7 +37,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mtrnn.envs.batch import TrialBatch
-from mtrnn.envs.task import Built, Layout, PeriodTask, check_dt
+from mtrnn.envs.layout import Layout
+from mtrnn.envs.task import Built, PeriodTask, check_dt
 from mtrnn.envs.timing import TimingSpec, to_steps
 from mtrnn.envs.yang19.grids import ConditionGrid
 from mtrnn.envs.yang19.rings import N_RING_UNITS, RingEncoding, circular_distance, nearest_unit, preferred_directions

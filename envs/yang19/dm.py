@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mtrnn.envs.conditions import Condition, Reals
+from mtrnn.envs.task import Sampled
 from mtrnn.envs.timing import Choice, Fixed, TimingSpec, Uniform
 from mtrnn.envs.yang19.base import MAX_STRENGTH, Stimulus, Yang19Task
 from mtrnn.envs.yang19.grids import ConditionGrid, grid_conditions
@@ -101,14 +102,13 @@ class Yang19DecisionTask(Yang19Task):
             domains[key] = Reals(0.0, MAX_STRENGTH)
         return domains
 
-    def _sample_conditions(self, rng: np.random.Generator, batch_size: int) -> dict[str, NDArray]:
+    def _sample_conditions(self, rng: np.random.Generator, batch_size: int) -> Sampled:
         coherences = _DELAYED_COHERENCES if self.delayed else _IMMEDIATE_COHERENCES
         offset = rng.uniform(0.5 * np.pi, 1.5 * np.pi, batch_size) * rng.choice([-1.0, 1.0], batch_size)
         direction1 = rng.uniform(0.0, _TWO_PI, batch_size)
         sampled: dict[str, NDArray] = {
             "direction1": direction1,
             "direction2": np.mod(direction1 + offset, _TWO_PI),
-            "_offset": offset,
         }
         if not self.two_modalities:
             sampled["strength1"], sampled["strength2"] = _strength_pair(rng, batch_size, coherences)
@@ -119,16 +119,20 @@ class Yang19DecisionTask(Yang19Task):
         else:
             sampled["strength1_mod1"], sampled["strength2_mod1"] = _strength_pair(rng, batch_size, coherences)
             sampled["strength1_mod2"], sampled["strength2_mod2"] = _strength_pair(rng, batch_size, coherences)
-        return sampled
+        # the angle from the first stimulus to the second, kept when only direction1 is given
+        return Sampled(sampled, {"offset": offset})
 
     def _finalize_conditions(
-        self, conditions: dict[str, NDArray], given: Mapping[str, NDArray], rng: np.random.Generator
+        self,
+        conditions: dict[str, NDArray],
+        given: Mapping[str, NDArray],
+        rng: np.random.Generator,
+        auxiliary: Mapping[str, NDArray],
     ) -> dict[str, NDArray]:
         """``direction2`` follows a given ``direction1`` (same offset) unless given; derive the answer."""
         conditions = dict(conditions)
-        offset = conditions.pop("_offset")
         if "direction2" not in given:
-            conditions["direction2"] = np.mod(conditions["direction1"] + offset, _TWO_PI)
+            conditions["direction2"] = np.mod(conditions["direction1"] + auxiliary["offset"], _TWO_PI)
         first, second = self._evidence(conditions)
         choice = np.where(first > second, 1, 2)
         response = np.where(choice == 1, conditions["direction1"], conditions["direction2"])

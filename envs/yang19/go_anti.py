@@ -51,7 +51,11 @@ class _GoAntiTask(Yang19Task):
         return {"direction": rng.uniform(0.0, _TWO_PI, batch_size), "modality": rng.integers(1, 3, batch_size)}
 
     def _finalize_conditions(
-        self, conditions: dict[str, NDArray], given: Mapping[str, NDArray], rng: np.random.Generator
+        self,
+        conditions: dict[str, NDArray],
+        given: Mapping[str, NDArray],
+        rng: np.random.Generator,
+        auxiliary: Mapping[str, NDArray],
     ) -> dict[str, NDArray]:
         response = np.mod(conditions["direction"] + (np.pi if self.anti else 0.0), _TWO_PI)
         return {**conditions, "response": response, "go": np.ones(response.shape, dtype=bool)}

@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mtrnn.envs.conditions import Condition, Flag, Integers, Reals
+from mtrnn.envs.task import Sampled
 from mtrnn.envs.timing import Choice, Fixed, TimingSpec
 from mtrnn.envs.yang19.base import Stimulus, Yang19Task
 from mtrnn.envs.yang19.grids import ConditionGrid, grid_conditions
@@ -76,12 +77,16 @@ class Yang19MatchTask(Yang19Task):
     def _matches(self, direction1: NDArray, direction2: NDArray) -> NDArray[np.bool_]:
         raise NotImplementedError
 
-    def _test_for(self, conditions: Mapping[str, NDArray]) -> NDArray[np.float64]:
-        """A test direction for the sampled/given ``direction1`` and ``match``."""
+    def _test_for(self, conditions: Mapping[str, NDArray], auxiliary: Mapping[str, NDArray]) -> NDArray[np.float64]:
+        """A test direction for the sampled/given ``direction1`` and ``match`` (from the auxiliary draws)."""
         raise NotImplementedError
 
     def _finalize_conditions(
-        self, conditions: dict[str, NDArray], given: Mapping[str, NDArray], rng: np.random.Generator
+        self,
+        conditions: dict[str, NDArray],
+        given: Mapping[str, NDArray],
+        rng: np.random.Generator,
+        auxiliary: Mapping[str, NDArray],
     ) -> dict[str, NDArray]:
         """A given ``direction2`` decides ``match`` (and must agree with a given ``match``)."""
         if "direction2" in given:
@@ -91,10 +96,9 @@ class Yang19MatchTask(Yang19Task):
             direction2 = given["direction2"]
         else:
             match = np.asarray(conditions["match"], dtype=bool)
-            direction2 = self._test_for(conditions)
-        kept = {k: v for k, v in conditions.items() if not k.startswith("_")}
+            direction2 = self._test_for(conditions, auxiliary)
         go = match if self.go_on_match else ~match
-        return {**kept, "direction2": direction2, "match": match, "response": direction2, "go": go}
+        return {**conditions, "direction2": direction2, "match": match, "response": direction2, "go": go}
 
     def test_grid(self) -> ConditionGrid:
         """Yang's test mode: 20 sample directions x 2 x 2 modalities, all go trials (match for DMS/DMC)."""
@@ -118,24 +122,25 @@ class _SpatialMatch(Yang19MatchTask):
             "go1": Fixed(500),
         }
 
-    def _sample_conditions(self, rng: np.random.Generator, batch_size: int) -> dict[str, NDArray]:
+    def _sample_conditions(self, rng: np.random.Generator, batch_size: int) -> Sampled:
         direction1 = rng.uniform(0.0, _TWO_PI, batch_size)
         match = rng.random(batch_size) < 0.5
+        # a non-match test's angle from the sample
         offset = rng.uniform(np.pi / 9, 17 * np.pi / 9, batch_size)
-        return {
+        conditions = {
             "direction1": direction1,
             "direction2": np.mod(direction1 + np.where(match, 0.0, offset), _TWO_PI),
             "match": match,
             "modality1": rng.integers(1, 3, batch_size),
             "modality2": rng.integers(1, 3, batch_size),
-            "_offset": offset,
         }
+        return Sampled(conditions, {"offset": offset})
 
     def _matches(self, direction1: NDArray, direction2: NDArray) -> NDArray[np.bool_]:
         return circular_distance(direction1, direction2) < _MATCH_TOLERANCE
 
-    def _test_for(self, conditions: Mapping[str, NDArray]) -> NDArray[np.float64]:
-        offset = np.where(conditions["match"], 0.0, conditions["_offset"])
+    def _test_for(self, conditions: Mapping[str, NDArray], auxiliary: Mapping[str, NDArray]) -> NDArray[np.float64]:
+        offset = np.where(conditions["match"], 0.0, auxiliary["offset"])
         return np.mod(conditions["direction1"] + offset, _TWO_PI)
 
 
@@ -148,28 +153,28 @@ class _CategoryMatch(Yang19MatchTask):
             "go1": Choice([200, 400, 600]),
         }
 
-    def _sample_conditions(self, rng: np.random.Generator, batch_size: int) -> dict[str, NDArray]:
+    def _sample_conditions(self, rng: np.random.Generator, batch_size: int) -> Sampled:
         direction1 = CATEGORY_LOCATIONS[rng.integers(0, 10, batch_size)]
         match = rng.random(batch_size) < 0.5
-        pick = rng.integers(0, 5, batch_size)
-        sampled = {
+        # which of the five locations of the test's category
+        auxiliary = {"pick": rng.integers(0, 5, batch_size)}
+        conditions = {
             "direction1": direction1,
             "match": match,
             "modality1": rng.integers(1, 3, batch_size),
             "modality2": rng.integers(1, 3, batch_size),
-            "_pick": pick,
         }
-        sampled["direction2"] = self._test_for(sampled)
-        return sampled
+        conditions["direction2"] = self._test_for(conditions, auxiliary)
+        return Sampled(conditions, auxiliary)
 
     def _matches(self, direction1: NDArray, direction2: NDArray) -> NDArray[np.bool_]:
         return (np.asarray(direction1) < np.pi) == (np.asarray(direction2) < np.pi)
 
-    def _test_for(self, conditions: Mapping[str, NDArray]) -> NDArray[np.float64]:
+    def _test_for(self, conditions: Mapping[str, NDArray], auxiliary: Mapping[str, NDArray]) -> NDArray[np.float64]:
         """One of the five locations of the sample's category (match) or of the other category."""
         first_category = np.asarray(conditions["direction1"]) < np.pi
         wanted_first = np.where(conditions["match"], first_category, ~first_category)
-        return CATEGORY_LOCATIONS[np.where(wanted_first, 0, 5) + conditions["_pick"]]
+        return CATEGORY_LOCATIONS[np.where(wanted_first, 0, 5) + auxiliary["pick"]]
 
     def _test_samples(self) -> NDArray[np.float64]:
         ten = np.arange(10) / 10
