@@ -19,7 +19,7 @@ import torch
 from mtrnn.agents.checks import check_number
 from mtrnn.agents.networks import DEFAULT_DT, NetworkConfig
 from mtrnn.agents.tasks import TaskSource, build_task
-from mtrnn.envs import Task, all_ids
+from mtrnn.envs import Task, all_ids, make_task
 
 __all__ = ["RESUME_CHANGES", "Loss", "Optimizer", "TaskSource", "TrainConfig"]
 
@@ -232,6 +232,10 @@ class TrainConfig:
             except (TypeError, ValueError) as error:
                 raise TypeError(f"task_kwargs[{env_id!r}] must be JSON-safe, got {arguments!r}: {error}") from None
             if plain:
+                try:
+                    make_task(env_id, **plain)
+                except (TypeError, ValueError) as error:
+                    raise type(error)(f"task_kwargs[{env_id!r}] do not build the task: {error}") from None
                 checked[env_id] = plain
         return checked
 

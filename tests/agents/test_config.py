@@ -26,6 +26,7 @@ def test_json_round_trip_is_exact() -> None:
     config = TrainConfig(
         env_ids=("mtrnn/DelayGo-v0", "mtrnn/DelayAnti-v0"),
         task_weights=(1.0, 3.0),
+        task_kwargs={"mtrnn/DelayAnti-v0": {"n_locations": 4, "dt": 10.0}},
         network=NetworkConfig(
             hidden_size=32, activation=Activation.SOFTPLUS, output_activation=OutputActivation.SIGMOID
         ),
@@ -40,6 +41,15 @@ def test_json_round_trip_is_exact() -> None:
     )
     text = json.dumps(config.to_dict())
     assert TrainConfig.from_dict(json.loads(text)) == config
+    assert "dt" not in config.to_dict()["network"]  # the task's dt, stored once
+
+
+def test_a_legacy_network_dt_moves_to_the_task() -> None:
+    data = TrainConfig().to_dict()
+    data["network"]["dt"] = 20.0
+    assert TrainConfig.from_dict(data) == TrainConfig()
+    data["network"]["dt"] = 10.0
+    assert TrainConfig.from_dict(data).task_kwargs == {"mtrnn/DelayAnti-v0": {"dt": 10.0}}
 
 
 def test_from_dict_fills_defaults_and_rejects_unknown_fields() -> None:
@@ -83,6 +93,11 @@ BAD_VALUES: list[tuple[str, Any, type[Exception]]] = [
     ("threads", 0, ValueError),
     ("prefetch", -1, ValueError),
     ("out_dir", "", TypeError),
+    ("task_kwargs", {"mtrnn/DelayGo-v0": {"n_locations": 4}}, ValueError),
+    ("task_kwargs", {"mtrnn/DelayAnti-v0": {"n_locations": 3}}, ValueError),
+    ("task_kwargs", {"mtrnn/DelayAnti-v0": {"colour": "red"}}, TypeError),
+    ("task_kwargs", {"mtrnn/DelayAnti-v0": {"dt": object()}}, TypeError),
+    ("task_kwargs", ["n_locations"], TypeError),
 ]
 
 

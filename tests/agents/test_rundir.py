@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mtrnn.agents import NetworkConfig, RunDir, TrainConfig, build_network, load_config
+from mtrnn.agents import NetworkConfig, RunDir, TrainConfig, build_network, load_agent, load_config
 from mtrnn.agents.rundir import CallbackState, Checkpoint, Progress, RunFileError, atomic_write_text
 
 
@@ -104,6 +104,16 @@ def test_missing_files_name_the_file(tmp_path: Path) -> None:
         load_config(tmp_path)
     with pytest.raises(RunFileError, match=r"checkpoint\.safetensors does not exist.*--overwrite"):
         RunDir(tmp_path).read_checkpoint()
+
+
+def test_a_truncated_model_names_the_file(tmp_path: Path) -> None:
+    run = RunDir(tmp_path)
+    run.write_config(TrainConfig(network=NetworkConfig(hidden_size=4)))
+    run.write_model(build_network(NetworkConfig(hidden_size=4), 9, 9))
+    data = run.file(run.MODEL).read_bytes()
+    run.file(run.MODEL).write_bytes(data[: len(data) // 2])
+    with pytest.raises(RunFileError, match=r"model\.safetensors is corrupt or truncated.*--resume"):
+        load_agent(tmp_path)
 
 
 def test_files_respect_the_umask(tmp_path: Path) -> None:
