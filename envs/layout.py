@@ -13,7 +13,7 @@ from functools import cached_property
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-__all__ = ["Layout"]
+__all__ = ["Layout", "runs"]
 
 
 @dataclass(frozen=True)
@@ -57,14 +57,11 @@ class Layout:
         """``(T, B)`` the rank in ``names`` of the period each step lies in, ``len(names)`` on padding steps.
 
         For layouts whose periods ``names`` follow each other from step 0 to each trial's end (as
-        :class:`PeriodTask` lays them out). With a table of one row per (period, trial), ``table[index * B +
-        b]`` gathers a whole ``(T, B, ...)`` array in one pass.
+        :class:`~mtrnn.envs.task.PeriodTask` lays them out). With a table of one row per (period, trial),
+        ``table[index * B + b]`` gathers a whole ``(T, B, ...)`` array in one pass.
         """
-        t = self.time
-        index = np.zeros((self.n_steps, self.batch_size), dtype=np.intp)
-        for name in names:
-            index += t >= self.stops[name][None, :]
-        return index
+        steps = np.stack([self.stops[name] - self.starts[name] for name in names])
+        return runs(np.arange(len(names) + 1), np.vstack([steps, self.n_steps - self.lengths[None, :]]))
 
     @property
     def time(self) -> NDArray[np.int64]:
@@ -167,6 +164,22 @@ class Layout:
             return
         where = self.between(start, stop).reshape(out.shape[:2] + (1,) * (out.ndim - 2))
         np.copyto(out, values, where=where)
+
+
+def runs(values: NDArray[np.integer], lengths: NDArray[np.integer]) -> NDArray[np.intp]:
+    """``(T, B)`` with ``values[k]`` repeated ``lengths[k, b]`` times down column ``b`` (run-length decoding).
+
+    Args:
+        values: ``(K,)`` the value of each run.
+        lengths: ``(K, B)`` non-negative run lengths; every column must sum to the same ``T``.
+
+    Returns:
+        A ``(T, B)`` (Fortran-ordered) array: one ``np.repeat`` for the whole batch.
+    """
+    lengths = np.asarray(lengths)
+    batch = lengths.shape[1]
+    flat = np.repeat(np.tile(np.asarray(values, dtype=np.intp), batch), lengths.T.ravel())
+    return flat.reshape(batch, -1).T
 
 
 def _span(start: ArrayLike, stop: ArrayLike) -> tuple[int, int] | None:

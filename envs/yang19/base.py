@@ -37,7 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mtrnn.envs.batch import TrialBatch
-from mtrnn.envs.layout import Layout
+from mtrnn.envs.layout import Layout, runs
 from mtrnn.envs.task import Built, PeriodTask, check_dt
 from mtrnn.envs.timing import TimingSpec, to_steps
 from mtrnn.envs.yang19.grids import ConditionGrid
@@ -301,12 +301,19 @@ class Yang19Task(PeriodTask):
 
         The fixation output's column is doubled; padding is 0.
         """
-        t = layout.time
         unchecked = int(to_steps(_UNCHECKED_MS, self.dt))
-        response = layout.starts[self.decision_period][None, :]
-        # which of the three mask rows each step takes: 0 (unchecked or padding), 1 (before the response), 2 (after)
-        code = ((t >= unchecked) & (t < response)).astype(np.intp)
-        code[(t >= response + unchecked) & (t < layout.lengths[None, :])] = 2
+        response, length = layout.starts[self.decision_period], layout.lengths
+        # runs of mask rows 0 (unchecked), 1 (before the response), 0 (grace), 2 (after), 0 (padding)
+        bounds = np.stack(
+            [
+                np.minimum(unchecked, response),
+                response,
+                np.minimum(response + unchecked, length),
+                length,
+                np.full_like(length, layout.n_steps),
+            ]
+        )
+        code = runs(np.array([0, 1, 0, 2, 0]), np.diff(bounds, axis=0, prepend=0))
         rows = np.zeros((3, self.n_outputs), dtype=np.float32)
         rows[1], rows[2] = 1.0, _RESPONSE_WEIGHT
         rows[:, 0] *= _FIXATION_WEIGHT
