@@ -486,3 +486,22 @@ def test_default_input_noise_is_yangs() -> None:
     noisy = _task(Rule.FDGO).sample_batch(64, np.random.default_rng(0))
     clean = _task(Rule.FDGO).sample_batch(64, np.random.default_rng(0), noise=False)
     assert (noisy.inputs - clean.inputs)[clean.valid].std() == pytest.approx(0.0316, rel=0.05)
+
+
+@pytest.mark.parametrize("rule", [Rule.DELAYANTI, Rule.DMCGO], ids=str)
+def test_input_noise_is_drawn_on_valid_steps_only_and_padding_stays_zero(rule: Rule) -> None:
+    task = _task(rule)
+    noisy = task.sample_batch(128, np.random.default_rng(0))
+    clean = task.sample_batch(128, np.random.default_rng(0), noise=False)
+    assert not clean.valid.all()  # per-trial timing pads the batch
+    assert not noisy.inputs[~clean.valid].any()
+    residual = (noisy.inputs - clean.inputs)[clean.valid]
+    assert residual.std() == pytest.approx(task.input_noise_std, rel=0.02)
+    assert abs(residual.mean()) < 1e-3
+    # a batch of one has no padding: the draws are those of the whole array (what the gym env plays)
+    one = task.sample_batch(1, np.random.default_rng(5))
+    again = task.sample_batch(1, np.random.default_rng(5), noise=False)
+    rng = np.random.default_rng(5)
+    task.sample_batch(1, rng, noise=False)  # the same draws up to the noise
+    expected = again.inputs + np.float32(task.input_noise_std) * rng.standard_normal(again.inputs.shape, np.float32)
+    np.testing.assert_allclose(one.inputs, np.clip(expected, *task.observation_bounds), rtol=0, atol=1e-6)
