@@ -201,7 +201,6 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         self._names: tuple[str, ...] = ()
         self._starts: list[list[int]] = []
         self._stops: list[list[int]] = []
-        self._trial_periods: list[tuple[int, int, str]] = []
         self._period_name = ""
         self._period_stop = 0
         self._decision = 0
@@ -279,12 +278,6 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         self._i = i
         self._length = self._lengths[i]
         self._decision = self._decisions[i]
-        # (start, stop, name) of this trial's periods; the period of step t is tracked by _advance_period
-        self._trial_periods = [
-            (start, stop, name)
-            for name, start, stop in zip(self._names, self._starts[i], self._stops[i], strict=True)
-            if stop > start
-        ]
         self._advance_period(0)
         self._t = 0
         self._broke = False
@@ -441,10 +434,12 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
     def _advance_period(self, t: int) -> None:
         """Set the period of step ``t`` (the last-declared period holding it; ``""`` if none) and the next step
         at which it may change."""
+        starts, stops = self._starts[self._i], self._stops[self._i]
         name, change = "", self._length
-        for start, stop, period in self._trial_periods:
+        for k, start in enumerate(starts):
+            stop = stops[k]
             if start <= t < stop:
-                name = period
+                name = self._names[k]
             if t < start < change:
                 change = start
             if t < stop < change:
@@ -455,9 +450,9 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
     def _period(self, t: int) -> str:
         """The period of step ``t`` of the current trial."""
         name = ""
-        for start, stop, period in self._trial_periods:
-            if start <= t < stop:
-                name = period
+        for k, start in enumerate(self._starts[self._i]):
+            if start <= t < self._stops[self._i][k]:
+                name = self._names[k]
         return name
 
     def _observe(self, t: int) -> NDArray[np.float32]:

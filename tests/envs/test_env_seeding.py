@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import mtrnn.envs  # noqa: F401  (registers the ids)
-from mtrnn.envs import TrialEnv
+from mtrnn.envs import TrialBatch, TrialEnv
 from mtrnn.envs.env import NOISE_CLIP, draw_chunk
 from mtrnn.envs.gym_envs import load_entry_point
 from mtrnn.envs.registry import ENV_SPECS
@@ -35,6 +35,12 @@ def _expected(env: TrialEnv, seed: int, n_rows: int) -> tuple[list, np.ndarray]:
     return trials[:TRIALS], noise
 
 
+def _period_of(trial: TrialBatch, step: int) -> str:
+    """The period holding ``step`` (the last declared one if several do)."""
+    names = [name for name, (start, stop) in trial.periods.items() if start[0] <= step < stop[0]]
+    return names[-1] if names else ""
+
+
 def _policy(t: int, trial_index: int) -> int:
     """Fixate through even trials, respond with 1 at step 3 of odd ones (an abort or an early answer)."""
     return 1 if trial_index % 2 and t == 3 else 0
@@ -49,11 +55,13 @@ def test_kth_trial_and_nth_noise_row_follow_the_contract(env_id: str, streaming:
     obs, info = env.reset(seed=seed)
     played: list[list[np.ndarray]] = [[obs]]
     gts: list[list[int]] = [[]]
+    periods: list[list[str]] = [[]]
     terminal = []
     k, t = 0, 0
     while k < TRIALS:
         obs, _, terminated, _, info = env.step(_policy(t, k))
         gts[k].append(info["gt"])
+        periods[k].append(info["period"])
         t += 1
         if info["new_trial"]:
             k, t = k + 1, 0
@@ -65,6 +73,7 @@ def test_kth_trial_and_nth_noise_row_follow_the_contract(env_id: str, streaming:
                 obs, _ = env.reset()
                 played.append([obs])
             gts.append([])
+            periods.append([])
         else:
             played[k].append(obs)
     n_rows = sum(len(p) for p in played) + len(terminal)
@@ -77,6 +86,7 @@ def test_kth_trial_and_nth_noise_row_follow_the_contract(env_id: str, streaming:
             np.testing.assert_array_equal(observation, clean[step] + noise[row])
             row += 1
         np.testing.assert_array_equal(gts[k], trial.labels[: len(gts[k]), 0])
+        assert periods[k] == [_period_of(trial, step) for step in range(len(periods[k]))]
         if not streaming:
             np.testing.assert_array_equal(terminal[k], clean[len(played[k]) - 1] + noise[row])
             row += 1
