@@ -6,7 +6,7 @@ The batched trainer needs only torch; the SB3 backend needs the ``rl`` extra (``
 
 from mtrnn.agents.rl.config import Algo, Backend, RLConfig, default_policy_network, read_rl_config
 from mtrnn.agents.rl.policy import RecurrentPolicy, build_policy, load_policy
-from mtrnn.agents.rl.ppo import PPOTrainer, RLCallback, RLResult, RLState, gae, greedy_actions
+from mtrnn.agents.rl.ppo import PPOTrainer, RLCallback, RLResult, RLState, act, gae, greedy_actions
 from mtrnn.agents.rl.rollout import Outcome, RewardRule, play_trials
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "RLState",
     "RecurrentPolicy",
     "RewardRule",
+    "act",
     "build_policy",
     "default_policy_network",
     "gae",

@@ -37,12 +37,12 @@ from torch import Tensor
 from mtrnn.agents.batches import init_seed, torch_step_seed
 from mtrnn.agents.rl.config import Backend, RLConfig, read_rl_config
 from mtrnn.agents.rl.policy import RecurrentPolicy, build_policy
-from mtrnn.agents.rl.rollout import Outcome, play_trials
+from mtrnn.agents.rl.rollout import Outcome, RewardRule, play_trials
 from mtrnn.agents.rundir import Checkpoint, MetricsRow, RunDir, atomic_write_text
 from mtrnn.agents.trainer import StopReason
 from mtrnn.envs import Task, TrialBatch, make_task
 
-__all__ = ["PPOTrainer", "RLCallback", "RLResult", "RLState", "gae", "greedy_actions", "read_rl_config"]
+__all__ = ["ROLLOUT_CHUNK", "PPOTrainer", "RLCallback", "RLResult", "RLState", "act", "gae", "greedy_actions"]
 
 #: Trials per forward pass at evaluation.
 EVAL_CHUNK = 256
@@ -110,14 +110,78 @@ def gae(rewards: Tensor, values: Tensor, played: Tensor, gamma: float, lam: floa
     return advantages
 
 
-def greedy_actions(policy: RecurrentPolicy, batch: TrialBatch, device: torch.device) -> np.ndarray:
-    """``(T, B)`` argmax actions of ``policy`` on ``batch`` (chunks of 256 trials, no gradients)."""
-    chunks = []
+#: Steps the policy runs at a time in a rollout; it stops as soon as every trial of the batch has ended.
+ROLLOUT_CHUNK = 8
+
+
+def _can_end(batch: TrialBatch, task: Task, rule: RewardRule) -> np.ndarray:
+    """``(T, B)`` bool: a non-fixate action here ends the trial (a decision, or a break when it aborts)."""
+    t = np.arange(batch.n_steps)[:, None]
+    checked = (batch.mask.max(axis=-1) > 0) & (t < batch.lengths[None, :])
+    if rule.abort_on_break:
+        return checked
+    return checked & (t >= np.asarray(task.decision_start(batch))[None, :])
+
+
+def act(
+    policy: RecurrentPolicy,
+    batch: TrialBatch,
+    task: Task,
+    rule: RewardRule,
+    generator: torch.Generator | None = None,
+) -> tuple[np.ndarray, Tensor, Tensor]:
+    """Run ``policy`` over ``batch`` and choose an action at every step, stopping once every trial has ended.
+
+    The network runs :data:`ROLLOUT_CHUNK` steps at a time from the zero state; after each chunk the rule says
+    which trials have ended (a response on a step where it ends the trial, or the trial's last step), and the
+    loop stops when all have. Actions are sampled from the policy (Gumbel-max with ``generator``) or, without a
+    generator, greedy (argmax).
+
+    Returns:
+        ``actions (T, B)`` int64 (0 after the steps run), ``log_probs (n, B, A)`` and ``values (n, B)`` of the
+        ``n`` steps run (``n`` covers every trial's last played step).
+    """
+    device = next(policy.parameters()).device
+    inputs = torch.from_numpy(batch.inputs).to(device)
+    can_end = torch.from_numpy(_can_end(batch, task, rule)).to(device)
+    lengths = torch.from_numpy(batch.lengths).to(device)
+    ended = torch.zeros(batch.batch_size, dtype=torch.bool, device=device)
+    state: Tensor | None = None
+    chosen, log_probs, values = [], [], []
     with torch.no_grad():
-        for start in range(0, batch.batch_size, EVAL_CHUNK):
-            inputs = torch.from_numpy(batch.inputs[:, start : start + EVAL_CHUNK]).to(device)
-            logits, _, _ = policy(inputs)
-            chunks.append(logits.argmax(dim=-1).cpu().numpy())
+        for start in range(0, batch.n_steps, ROLLOUT_CHUNK):
+            stop = min(start + ROLLOUT_CHUNK, batch.n_steps)
+            logits, value, states = policy(inputs[start:stop], state)
+            state = states[-1]
+            log_prob = torch.log_softmax(logits, dim=-1)
+            if generator is None:
+                action = log_prob.argmax(dim=-1)
+            else:
+                uniform = torch.rand(log_prob.shape, generator=generator, device=device).clamp_min_(1e-20)
+                action = (log_prob - torch.log(-torch.log(uniform))).argmax(dim=-1)
+            chosen.append(action)
+            log_probs.append(log_prob)
+            values.append(value)
+            ended |= ((action != 0) & can_end[start:stop]).any(dim=0) | (lengths <= stop)
+            if bool(ended.all()):
+                break
+    run = torch.cat(chosen)
+    actions = np.zeros((batch.n_steps, batch.batch_size), dtype=np.int64)
+    actions[: run.shape[0]] = run.cpu().numpy()
+    return actions, torch.cat(log_probs), torch.cat(values)
+
+
+def greedy_actions(
+    policy: RecurrentPolicy, batch: TrialBatch, task: Task, rule: RewardRule | None = None
+) -> np.ndarray:
+    """``(T, B)`` argmax actions of ``policy`` on ``batch`` (256 trials at a time; 0 after each trial's end)."""
+    rule = RewardRule() if rule is None else rule
+    chunks = []
+    for start in range(0, batch.batch_size, EVAL_CHUNK):
+        part = batch.select(np.arange(start, min(start + EVAL_CHUNK, batch.batch_size)))
+        actions = np.zeros((batch.n_steps, part.batch_size), dtype=np.int64)
+        actions[: part.n_steps] = act(policy, part, task, rule)[0]
+        chunks.append(actions)
     return np.concatenate(chunks, axis=1)
 
 
@@ -275,7 +339,7 @@ class PPOTrainer:
         The fraction correct is what ``task.score`` gives the logits (argmax decoding, the env's rule), the
         supervised trainer's performance measure.
         """
-        actions = greedy_actions(self.policy, self._eval_batch, self.device)
+        actions = greedy_actions(self.policy, self._eval_batch, self.task, self.rule)
         outcome = play_trials(actions, self._eval_batch, self.task, self.rule)
         return float(outcome.performance.mean()), float(outcome.returns.mean())
 
@@ -284,22 +348,16 @@ class PPOTrainer:
         config = self.config
         batch = self.task.sample_batch(config.trials_per_update, np.random.default_rng([config.seed, _TRAIN, step]))
         generator = torch.Generator(device=self.device).manual_seed(torch_step_seed(config.seed, step))
-        inputs = torch.from_numpy(batch.inputs).to(self.device)
-        with torch.no_grad():
-            logits, values, _ = self.policy(inputs)
-            log_probs = torch.log_softmax(logits, dim=-1)
-            # Gumbel-max: an exact sample of Categorical(logits) from this rollout's own generator
-            uniform = torch.rand(logits.shape, generator=generator, device=self.device)
-            actions = (log_probs - torch.log(-torch.log(uniform.clamp_min(1e-20)))).argmax(dim=-1)
-        outcome = play_trials(actions.cpu().numpy(), batch, self.task, self.rule)
+        actions_np, log_probs, values = act(self.policy, batch, self.task, self.rule, generator)
+        outcome = play_trials(actions_np, batch, self.task, self.rule)
         n_played = int(outcome.end.max()) + 1
         played = torch.from_numpy(outcome.played[:n_played]).to(self.device, torch.float32)
         rewards = torch.from_numpy(outcome.rewards[:n_played]).to(self.device, torch.float32)
         values = values[:n_played]
         advantages = gae(rewards, values, played, config.gamma, config.gae_lambda)
-        actions = actions[:n_played]
+        actions = torch.from_numpy(actions_np[:n_played]).to(self.device)
         return _Rollout(
-            inputs=inputs[:n_played],
+            inputs=torch.from_numpy(batch.inputs[:n_played]).to(self.device),
             actions=actions,
             log_probs=log_probs[:n_played].gather(-1, actions.unsqueeze(-1)).squeeze(-1),
             advantages=advantages,

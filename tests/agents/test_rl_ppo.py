@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from mtrnn.agents.networks import Architecture, NetworkConfig, RecurrentNetwork
-from mtrnn.agents.rl import PPOTrainer, RLConfig, greedy_actions, load_policy, read_rl_config
+from mtrnn.agents.rl import PPOTrainer, RLConfig, greedy_actions, load_policy, play_trials, read_rl_config
 from mtrnn.agents.rundir import RunDir
 from mtrnn.agents.trainer import StopReason
 
@@ -82,8 +82,13 @@ def test_save_then_load_gives_the_same_actions(tmp_path: Path) -> None:
     trainer.train()
     loaded = load_policy(tmp_path / "run")
     batch = trainer.task.sample_batch(16, np.random.default_rng(11))
-    ours = greedy_actions(trainer.policy, batch, torch.device("cpu"))
-    np.testing.assert_array_equal(greedy_actions(loaded, batch, torch.device("cpu")), ours)
+    ours = greedy_actions(trainer.policy, batch, trainer.task)
+    np.testing.assert_array_equal(greedy_actions(loaded, batch, trainer.task), ours)
+    with torch.no_grad():  # the early-stopping rollout chooses what the whole-trial network chooses
+        logits, _, _ = loaded(torch.from_numpy(batch.inputs))
+    full = logits.argmax(-1).numpy()
+    outcome = play_trials(ours, batch, trainer.task)
+    np.testing.assert_array_equal(np.where(outcome.played, ours, 0), np.where(outcome.played, full, 0))
     assert isinstance(loaded.network, RecurrentNetwork) and loaded.cell is loaded.network.cell
     x, h = torch.from_numpy(batch.inputs[0]), loaded.initial_state(16)
     assert loaded.cell(x, h).shape == (16, 16)  # the one-step map fixed-point analysis uses
