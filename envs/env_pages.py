@@ -187,7 +187,10 @@ def env_page(entry: EnvEntry) -> str:
     observation_space = env.observation_space
     action_space = env.action_space
     assert isinstance(observation_space, spaces.Box) and isinstance(action_space, spaces.Discrete)
-    version = doc.get("Version history") or "* v0: initial version."
+    version = (doc.get("Version history") or "* v0: initial version.") + (
+        "\n* v0, env revision 2: trials drawn in chunks and input noise per step (a new seeding contract), no "
+        "registered time limit, actions outside the action space rejected, ``render_mode='rgb_array'``."
+    )
     parts = [
         f"{entry.id}: {title}",
         "",
