@@ -51,7 +51,7 @@ class Layout:
     @property
     def padded(self) -> bool:
         """True when some trial is shorter than ``T`` (its last steps are padding)."""
-        return not self.uniform and bool(self.lengths.min() < self.n_steps)
+        return bool(self.lengths.min() < self.n_steps)  # trials of unequal length: never uniform
 
     def period_index(self, names: tuple[str, ...]) -> NDArray[np.intp]:
         """``(T, B)`` the rank in ``names`` of the period each step lies in, ``len(names)`` on padding steps.

@@ -86,6 +86,11 @@ def preferred_directions(n_units: int = N_RING_UNITS) -> NDArray[np.float64]:
     return 2 * np.pi * np.arange(n_units) / n_units
 
 
+#: The preferred directions of a 32-unit ring (read-only).
+_PREFERRED = preferred_directions()
+_PREFERRED.flags.writeable = False
+
+
 def circular_distance(a: ArrayLike, b: ArrayLike) -> NDArray[np.float64]:
     """Elementwise distance on the circle, in ``[0, π]`` (broadcasting ``a`` against ``b``)."""
     diff = np.mod(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64), 2 * np.pi)
@@ -94,7 +99,8 @@ def circular_distance(a: ArrayLike, b: ArrayLike) -> NDArray[np.float64]:
 
 def gaussian_tuning(direction: ArrayLike, n_units: int = N_RING_UNITS) -> NDArray[np.float64]:
     """Yang's tuning curve: ``direction (B,)`` -> ``(B, n_units)`` = ``0.8 · exp(-d²/2)``, d in units of π/8."""
-    distance = circular_distance(np.asarray(direction, dtype=np.float64)[..., None], preferred_directions(n_units))
+    preferred = _PREFERRED if n_units == N_RING_UNITS else preferred_directions(n_units)
+    distance = circular_distance(np.asarray(direction, dtype=np.float64)[..., None], preferred)
     return _PEAK * np.exp(-0.5 * (distance / _WIDTH) ** 2)
 
 
