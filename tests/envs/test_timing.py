@@ -156,3 +156,20 @@ def test_labels_piecewise_keeps_the_integer_dtype() -> None:
     assert labels.dtype == np.int64
     np.testing.assert_array_equal(labels[-1], [1, 2, 3])
     assert not labels[:-1].any()
+
+
+def test_period_index_marks_each_steps_period_and_the_padding() -> None:
+    task = DelayGo(timing={"delay": Choice([200, 600]), "fixation": Uniform(100, 300)})
+    batch = task.sample_batch(40, np.random.default_rng(0))
+    layout = Layout(
+        starts={p: s for p, (s, _) in batch.periods.items()},
+        stops={p: e for p, (_, e) in batch.periods.items()},
+        lengths=batch.lengths,
+        n_steps=batch.n_steps,
+    )
+    index = layout.period_index(task.period_names)
+    assert index.shape == (batch.n_steps, 40)
+    for rank, name in enumerate(task.period_names):
+        np.testing.assert_array_equal(index == rank, batch.period_mask(name))
+    np.testing.assert_array_equal(index == len(task.period_names), ~batch.valid)
+    assert (~batch.valid).any()
