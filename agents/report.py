@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
@@ -65,7 +66,9 @@ def plot_curves(metrics: Sequence[MetricsRow], target: float | None = None) -> F
 
     changes = [row for row in metrics if row.get("change")]
     metrics = [row for row in metrics if not row.get("change")]
-    tasks = [key for key in metrics[0] if key.startswith("perf/")] if metrics else []
+    tasks: list[str] = []  # every perf/ column, in order of first appearance (a head curriculum adds heads)
+    for row in metrics:
+        tasks += [key for key in row if key.startswith("perf/") and key not in tasks]
     many = len(tasks) > 6
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(11 if many else 8, 6.5), sharex=True, constrained_layout=True)
     trials = np.array([row["trials"] for row in metrics], dtype=float)
@@ -76,7 +79,7 @@ def plot_curves(metrics: Sequence[MetricsRow], target: float | None = None) -> F
     top.set_ylabel("training loss\n(mean since last evaluation)")
     colors = plt.get_cmap("tab20" if len(tasks) > 10 else "tab10")
     for k, key in enumerate(tasks):
-        values = [math.nan if row[key] is None else row[key] for row in metrics]
+        values = [math.nan if row.get(key) is None else row[key] for row in metrics]
         bottom.plot(trials, values, color=colors(k % colors.N), label=key.removeprefix("perf/"), lw=1.3)
     if target is not None:
         bottom.axhline(target, color="grey", ls="--", lw=1, label=f"target {target:g}")
@@ -115,8 +118,10 @@ def _example_trials(
     with torch.no_grad():
         for example in examples:
             batch = example.batch.select(slice(0, 1))
+            seen = example.inputs[: batch.n_steps, :1]
             outputs, _ = network(example.inputs[:, :1])
             outputs = outputs[: batch.n_steps]
+            batch = dataclasses.replace(batch, inputs=seen.cpu().numpy(), noise_added=True)  # what the network saw
             correct = bool(example.task.score(outputs.cpu().numpy(), batch)[0] == 1.0)
             if loss is Loss.CROSS_ENTROPY:
                 outputs = torch.softmax(outputs, dim=-1)
