@@ -41,6 +41,7 @@ __all__ = [
     "evaluate_performance",
     "is_run_dir",
     "named_tasks",
+    "network_dt",
     "resolve_network",
     "run_network",
     "task_of_run",
@@ -66,6 +67,14 @@ def resolve_network(network: NetworkLike, device: str | torch.device = "cpu") ->
     if isinstance(network, (str, os.PathLike)):
         return load_agent(network, device=device)
     raise TypeError(f"network must be a RecurrentNetwork or a run directory path, got {type(network).__name__}")
+
+
+def network_dt(network: RecurrentNetwork) -> float:
+    """The time step in ms the network's dynamics assume (``network.dt``, else ``config.dt``, else 20 ms)."""
+    for value in (getattr(network, "dt", None), getattr(network.config, "dt", None)):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return 20.0
 
 
 def task_of_run(run_dir: str | os.PathLike[str]) -> Task:

@@ -10,7 +10,14 @@ import torch
 from mtrnn.agents import NetworkConfig, build_network
 from mtrnn.agents.cells import Activation
 from mtrnn.analysis.drive import BernoulliInput
-from mtrnn.analysis.timescales import FitFailure, FitModel, autocorrelation, fit_timescales, network_timescales
+from mtrnn.analysis.timescales import (
+    FitFailure,
+    FitModel,
+    autocorrelation,
+    autocorrelation_sem,
+    fit_timescales,
+    network_timescales,
+)
 
 
 def ar1(tau: float, n_steps: int, n_trials: int, rng: np.random.Generator) -> np.ndarray:
@@ -32,7 +39,8 @@ def processes() -> dict[float, np.ndarray]:
 
 @pytest.mark.parametrize("tau", [2.0, 5.0, 20.0, 50.0])
 def test_ar1_timescale_recovered_within_10_percent(processes: dict[float, np.ndarray], tau: float) -> None:
-    fit = fit_timescales(autocorrelation(processes[tau][:, :, None], 30))
+    x = processes[tau][:, :, None]
+    fit = fit_timescales(autocorrelation(x, 30), acf_sem=autocorrelation_sem(x, 30))
     assert fit.failure[0] == FitFailure.OK
     assert fit.tau[0] == pytest.approx(tau, rel=0.1)
     assert fit.model[0] == FitModel.SINGLE
@@ -46,7 +54,8 @@ def test_timescale_in_units_of_dt(processes: dict[float, np.ndarray]) -> None:
 def test_slow_component_of_a_two_timescale_mixture(processes: dict[float, np.ndarray]) -> None:
     fast, slow = processes[2.0], processes[50.0]
     mixture = 0.8 * fast / fast.std() + 0.6 * slow / slow.std()
-    fit = fit_timescales(autocorrelation(mixture[:, :, None], 30))
+    x = mixture[:, :, None]
+    fit = fit_timescales(autocorrelation(x, 30), acf_sem=autocorrelation_sem(x, 30))
     assert fit.model[0] == FitModel.DOUBLE
     assert fit.tau[0] == pytest.approx(50.0, rel=0.15)
     assert fit.double_taus[0, 0] == pytest.approx(2.0, rel=0.15)
