@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -160,6 +162,13 @@ def test_overwrite_keeps_the_user_s_files(tmp_path: Path) -> None:
     assert (out / "my_plot.png").read_bytes() == b"mine" and (out / "notes.md").read_text() == "mine"
 
 
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("finished") / "run"
+    assert main([*TINY_FLAGS, "--max-steps", "2", "--eval-interval", "2", "--out", str(out), "--no-progress"]) == 0
+    return out
+
+
 @pytest.mark.parametrize(
     ("name", "damage", "message"),
     [
@@ -169,11 +178,10 @@ def test_overwrite_keeps_the_user_s_files(tmp_path: Path) -> None:
     ],
 )
 def test_corrupt_run_files_give_one_line_naming_the_file(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, damage: str, message: str
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, damage: str, message: str
 ) -> None:
     out = tmp_path / "run"
-    assert main([*TINY_FLAGS, "--max-steps", "2", "--eval-interval", "2", "--out", str(out), "--no-progress"]) == 0
-    capsys.readouterr()
+    shutil.copytree(finished_run, out)
     path = out / name
     if damage == "truncate":
         path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
@@ -182,7 +190,7 @@ def test_corrupt_run_files_give_one_line_naming_the_file(
     assert main(["--resume", str(out), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and str(path) in err
-    assert __import__("re").search(message, err)
+    assert re.search(message, err)
 
 
 def test_ctrl_c_names_the_last_checkpoint_and_the_resume_command(
