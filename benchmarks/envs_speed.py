@@ -16,6 +16,10 @@
   one trial per episode with ``reset``) against neurogym's unwrapped ``DelayMatchSample-v0`` with the same
   timing, at ``dt = 20`` ms (100-step trials) and ``dt = 80`` ms (24-step trials, like neurogym's defaults).
   Steps per second include drawing each new trial.
+* **Yang et al. 2019** (section of its own): ``mtrnn/Yang19-DelayAnti-v0`` batches (85 inputs, per-trial timing,
+  padded; noise off/on) and the 20-rule mixture ``mtrnn/Yang19-v0`` against ``neurogym.Dataset("yang19.dlyanti-v0",
+  env_kwargs={"dt": 20}, seq_len=170, cache_len=1)`` at B = 64 and 256; and the trials per second of scoring a
+  256-trial Yang-20 mixture batch (all rules in one batch) against one component scoring its own batch.
 
 Contenders take turns in rounds, so background load hits all alike; the reported throughput is the median over
 rounds and each ratio the median over rounds of ``ours / neurogym`` in the same round. The tables are printed
