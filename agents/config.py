@@ -17,11 +17,12 @@ from typing import Any
 import torch
 
 from mtrnn.agents.checks import check_number
+from mtrnn.agents.continual import Continual
 from mtrnn.agents.networks import DEFAULT_DT, NetworkConfig
 from mtrnn.agents.tasks import TaskSource, build_task
-from mtrnn.envs import Task, all_ids, make_task
+from mtrnn.envs import CurriculumKind, Task, all_ids, make_task
 
-__all__ = ["RESUME_CHANGES", "Loss", "Optimizer", "TaskSource", "TrainConfig"]
+__all__ = ["RESUME_CHANGES", "Continual", "CurriculumKind", "Loss", "Optimizer", "TaskSource", "TrainConfig"]
 
 #: The fields a resumed run may change (``Trainer.resume(..., changes=...)``, ``mtrnn-train --resume DIR --FLAG``):
 #: budgets, the stopping target, the evaluation interval, the learning rate, and where/how fast it runs. Every
@@ -129,6 +130,33 @@ class TrainConfig:
     prefetch: int | None = None
     #: Run directory (``runs/<name>``); None: train in memory, write nothing.
     out_dir: str | None = None
+    #: A curriculum (:class:`~mtrnn.envs.curriculum.CurriculumKind`): ``single``/``cumulative``/``sliding`` raise
+    #: N on a memory task (mtrnn/NParity-v0, mtrnn/NDMS-v0); ``rule-switch`` trains the env ids one after the
+    #: other (evaluating all of them). None: no curriculum. See :mod:`mtrnn.agents.curriculum`.
+    curriculum: CurriculumKind | None = None
+    #: Head curricula: the first N (>= 1).
+    n_start: int = 2
+    #: Head curricula: stop raising N beyond this (None: never).
+    n_max: int | None = None
+    #: Multi-head curricula: heads at the first stage (>= 1; sliding: >= forget_heads).
+    init_heads: int = 1
+    #: Multi-head curricula: heads added per stage (>= 1).
+    add_heads: int = 1
+    #: Sliding curriculum: oldest heads dropped per stage (>= 1, <= add_heads).
+    forget_heads: int = 1
+    #: Advance when the mean performance over the active heads (rule switch: the current task's) exceeds this, in
+    #: [0, 1] (0.98 in Khajehabdollahi, Zeraati et al. 2024); None: on the trial budget only.
+    advance_threshold: float | None = 0.98
+    #: Head curricula: and the newest head's performance exceeds this, in [0, 1].
+    newest_threshold: float = 0.98
+    #: Advance after this many trials in a stage whatever the performance (>= 1; checked at evaluations); None: no
+    #: budget.
+    trials_per_stage: int | None = None
+    #: Continual learning across a rule-switch curriculum (:class:`~mtrnn.agents.continual.Continual`):
+    #: ``projection`` (Duncker et al. 2020); None: naive sequential training.
+    continual: Continual | None = None
+    #: The α of the projectors ``α/(α+λ)`` (> 0).
+    projection_alpha: float = 1e-3
 
     def __post_init__(self) -> None:
         ids = self.env_ids
@@ -216,6 +244,38 @@ class TrainConfig:
             ) from error
         if self.out_dir is not None and (not isinstance(self.out_dir, str) or not self.out_dir.strip()):
             raise TypeError(f"out_dir must be a non-empty path string or None, got {self.out_dir!r}")
+        self._check_curriculum()
+
+    def _check_curriculum(self) -> None:
+        for name, kind in (("curriculum", CurriculumKind), ("continual", Continual)):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, kind):
+                allowed = [m.value for m in kind]
+                raise TypeError(f"{name} must be a {kind.__name__} (one of {allowed}) or None, got {value!r}")
+        values = {
+            "n_start": check_number("n_start", self.n_start, low=1, integer=True),
+            "n_max": check_number("n_max", self.n_max, low=1, integer=True, optional=True),
+            "init_heads": check_number("init_heads", self.init_heads, low=1, integer=True),
+            "add_heads": check_number("add_heads", self.add_heads, low=1, integer=True),
+            "forget_heads": check_number("forget_heads", self.forget_heads, low=1, integer=True),
+            "advance_threshold": check_number(
+                "advance_threshold", self.advance_threshold, low=0.0, high=1.0, optional=True
+            ),
+            "newest_threshold": check_number("newest_threshold", self.newest_threshold, low=0.0, high=1.0),
+            "trials_per_stage": check_number(
+                "trials_per_stage", self.trials_per_stage, low=1, integer=True, optional=True
+            ),
+            "projection_alpha": check_number("projection_alpha", self.projection_alpha, low=0.0, low_open=True),
+        }
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+        if self.curriculum is not None and self.advance_threshold is None and self.trials_per_stage is None:
+            raise ValueError("advance_threshold and trials_per_stage must not both be None with a curriculum")
+        if self.continual is not None and self.curriculum is not CurriculumKind.RULE_SWITCH:
+            raise ValueError(
+                f"continual {self.continual.value!r} needs curriculum 'rule-switch' (tasks one after the other), "
+                f"got curriculum {None if self.curriculum is None else self.curriculum.value!r}"
+            )
 
     def _checked_task_kwargs(self) -> dict[str, dict[str, Any]]:
         kwargs = self.task_kwargs
@@ -344,7 +404,13 @@ class TrainConfig:
             kwargs["network"] = NetworkConfig.from_dict(network)
         if isinstance(kwargs.get("custom_task"), Mapping):
             kwargs["custom_task"] = TaskSource.from_dict(kwargs["custom_task"])
-        for name, kind in (("loss", Loss), ("optimizer", Optimizer)):
+        choices: tuple[tuple[str, type[enum.Enum]], ...] = (
+            ("loss", Loss),
+            ("optimizer", Optimizer),
+            ("curriculum", CurriculumKind),
+            ("continual", Continual),
+        )
+        for name, kind in choices:
             if name in kwargs and isinstance(kwargs[name], str):
                 try:
                     kwargs[name] = kind(kwargs[name])

@@ -25,6 +25,7 @@ Covariances are accumulated as float64 and saved in the trainer's checkpoint (ex
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,7 +40,14 @@ from mtrnn.agents.cells import LeakyRNNCell
 from mtrnn.agents.networks import RecurrentNetwork
 from mtrnn.envs import Task
 
-__all__ = ["OrthogonalProjection", "ProjectedLayer", "projector"]
+__all__ = ["Continual", "OrthogonalProjection", "ProjectedLayer", "projector"]
+
+
+class Continual(enum.Enum):
+    """Continual-learning methods for sequential tasks (``mtrnn-train --continual``)."""
+
+    PROJECTION = "projection"
+    """Orthogonal projection of weight updates (Duncker et al. 2020): :class:`OrthogonalProjection`."""
 
 
 def projector(covariance: Tensor, alpha: float) -> Tensor:

@@ -11,7 +11,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["activity_penalty", "masked_cross_entropy", "masked_mse", "weight_penalty", "weights_of"]
+__all__ = [
+    "activity_penalty",
+    "masked_cross_entropy",
+    "masked_mse",
+    "multi_head_cross_entropy",
+    "weight_penalty",
+    "weights_of",
+]
 
 
 def masked_mse(outputs: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
@@ -59,6 +66,34 @@ def masked_cross_entropy(logits: Tensor, labels: Tensor, step_mask: Tensor) -> T
     per_step = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), reduction="none")
     weights = step_mask.reshape(-1)
     return (per_step * weights).sum() / weights.sum().clamp_min(1.0)
+
+
+def multi_head_cross_entropy(logits: Tensor, head_labels: Tensor, step_mask: Tensor) -> Tensor:
+    """The sum over heads of each head's masked cross-entropy (Khajehabdollahi, Zeraati et al. 2024: one
+    two-class readout per N, loss = Σ_heads CE).
+
+    Args:
+        logits: ``(T, B, K·C)`` scores laid out head by head (head ``k`` owns units ``k·C … k·C + C − 1``).
+        head_labels: ``(T, B, K)`` int64 class of each head (``MultiHeadBatch.head_labels``).
+        step_mask: ``(T, B)`` float weights (``batch.step_mask``).
+
+    Returns:
+        A scalar tensor: ``Σ_k masked_cross_entropy(logits[..., head k], head_labels[..., k], step_mask)``.
+    """
+    if logits.dim() != 3 or head_labels.dim() != 3 or head_labels.shape[:2] != logits.shape[:2]:
+        raise ValueError(
+            f"logits must be (T, B, K·C) with head_labels (T, B, K), got {tuple(logits.shape)}, "
+            f"{tuple(head_labels.shape)}"
+        )
+    heads = head_labels.shape[-1]
+    if logits.shape[-1] % heads:
+        raise ValueError(f"logits must have a multiple of K = {heads} units, got {logits.shape[-1]}")
+    classes = logits.shape[-1] // heads
+    per_step = F.cross_entropy(logits.reshape(-1, classes), head_labels.reshape(-1), reduction="none").reshape(
+        *step_mask.shape, heads
+    )
+    weights = step_mask.unsqueeze(-1)
+    return (per_step * weights).sum() / step_mask.sum().clamp_min(1.0)
 
 
 def weights_of(module: nn.Module) -> list[Tensor]:

@@ -46,11 +46,18 @@ from mtrnn.agents.batches import (
 from mtrnn.agents.callbacks import Callback, ProgressBar, TrainState
 from mtrnn.agents.cells import RecurrentCell
 from mtrnn.agents.config import RESUME_CHANGES, Loss, Optimizer, TrainConfig
-from mtrnn.agents.losses import activity_penalty, masked_cross_entropy, masked_mse, weight_penalty, weights_of
+from mtrnn.agents.losses import (
+    activity_penalty,
+    masked_cross_entropy,
+    masked_mse,
+    multi_head_cross_entropy,
+    weight_penalty,
+    weights_of,
+)
 from mtrnn.agents.networks import RecurrentNetwork, build_network
 from mtrnn.agents.rundir import CallbackState, Checkpoint, MetricsRow, Progress, RunDir
 from mtrnn.agents.tasks import TaskSource, describe_task
-from mtrnn.envs import Task, TrialBatch
+from mtrnn.envs import MemoryTask, MultiHeadBatch, Task, TrialBatch
 
 __all__ = ["StopReason", "TrainResult", "Trainer", "TrainingDiverged", "train"]
 
@@ -186,6 +193,10 @@ class Trainer:
         for callback in self.callbacks:
             if not isinstance(callback, Callback):
                 raise TypeError(f"callbacks must be Callback instances, got {type(callback).__name__}")
+        if self.config.curriculum is not None:  # the config's curriculum (mtrnn-train --curriculum)
+            from mtrnn.agents.curriculum import callback_from_config
+
+            self.callbacks.insert(0, callback_from_config(self.config, self.task))
         self.run_dir = RunDir(self.config.out_dir) if self.config.out_dir is not None else None
         self._overwrite = overwrite
         self._report = report
@@ -277,6 +288,13 @@ class Trainer:
         return trainer
 
     def _load(self, checkpoint: Checkpoint) -> None:
+        readout = checkpoint.model.get("readout.weight")
+        if readout is not None and readout.shape[0] != self.network.n_outputs:
+            # a curriculum grew (or shifted) the readout heads: take the checkpoint's shape, then its values
+            from mtrnn.agents.curriculum import resize_heads
+
+            size = self.network.head_sizes[0]
+            resize_heads(self.network, [], readout.shape[0] // size, head_size=size)
         self.network.load_state_dict(checkpoint.model)
         self.optimizer.load_state_dict(checkpoint.optimizer)
         for group in self.optimizer.param_groups:  # a resume may lower the learning rate
@@ -321,28 +339,39 @@ class Trainer:
 
     @property
     def metrics_columns(self) -> list[str]:
-        """``step, trials, time, loss, perf/<env id>…, change`` (the columns of ``metrics.csv``)."""
-        return ["step", "trials", "time", "loss", *(f"perf/{t.env_id}" for t in self.eval_tasks), "change"]
+        """``step, trials, time, loss, perf/<env id>…, change`` (the columns of ``metrics.csv``); with a head
+        curriculum also ``perf/<env id>/N=<n>`` for every head evaluated so far."""
+        columns = ["step", "trials", "time", "loss", *(f"perf/{t.env_id}" for t in self.eval_tasks)]
+        for row in self._metrics:
+            columns += [key for key in row if key not in columns and key != "change"]
+        return [*columns, "change"]
 
-    def set_task(self, task: Task) -> None:
-        """The curriculum hook: train on ``task`` from the next batch on (same ``n_inputs``/``n_outputs``).
+    def set_task(self, task: Task, *, evaluate: bool = False) -> None:
+        """The curriculum hook: train on ``task`` from the next batch on (``n_inputs``/``n_outputs`` of the network:
+        resize its readout first when the task has more heads, see :func:`mtrnn.agents.curriculum.resize_heads`).
 
-        Evaluation keeps scoring the config's tasks. Pass a new Task object; do not change a task in place. A
+        Evaluation keeps scoring the config's tasks, unless ``evaluate``: then it scores ``task`` instead, under the
+        same column (a head curriculum's evaluation follows its task). Pass a new Task object; do not change a
+        task in place. A
         callback that calls this must save what it needs to call it again in its ``state_dict()`` and call it
         again from ``load_state_dict()`` (run on resume before the next batch): the checkpoint does not hold
         task objects.
         """
         if not isinstance(task, Task):
             raise TypeError(f"task must be a Task, got {type(task).__name__}")
-        if (task.n_inputs, task.n_outputs) != (self.task.n_inputs, self.task.n_outputs):
+        if (task.n_inputs, task.n_outputs) != (self.network.n_inputs, self.network.n_outputs):
             raise ValueError(
-                f"task must have n_inputs={self.task.n_inputs} and n_outputs={self.task.n_outputs} like the "
+                f"task must have n_inputs={self.network.n_inputs} and n_outputs={self.network.n_outputs} like the "
                 f"network, got {task.n_inputs} and {task.n_outputs}"
             )
         if not math.isclose(task.dt, self.network.dt):
             raise ValueError(f"task.dt must equal the network's time step {self.network.dt} ms, got {task.dt} ms")
         self.task = task
         self._stream.set_task(task)
+        if evaluate:
+            name = self.eval_tasks[0].env_id if len(self.eval_tasks) == 1 else task.name
+            self.eval_tasks = [EvalTask(name, task)]
+            self._eval_sets = None
 
     def record_change(self, description: str) -> None:
         """Add a ``change`` row to the metrics at the current step (e.g. a curriculum stage or a resume with a new
@@ -410,8 +439,15 @@ class Trainer:
                 scores = []
                 for batch, inputs in chunks:
                     outputs, _ = self.network(inputs)
-                    scores.append(eval_task.task.score(outputs.cpu().numpy(), batch))
-                performance[eval_task.env_id] = float(np.mean(np.concatenate(scores)))
+                    if isinstance(eval_task.task, MemoryTask):  # one score per head: (B, K)
+                        scores.append(eval_task.task.score_heads(outputs.cpu().numpy(), batch))
+                    else:
+                        scores.append(eval_task.task.score(outputs.cpu().numpy(), batch))
+                joined = np.concatenate(scores)
+                performance[eval_task.env_id] = float(np.mean(joined))
+                if isinstance(eval_task.task, MemoryTask):
+                    for name, column in zip(eval_task.task.head_names, joined.T, strict=True):
+                        performance[f"{eval_task.env_id}/{name}"] = float(np.mean(column))
         self.network.train(was_training)
         return performance
 
@@ -543,6 +579,8 @@ class Trainer:
             tensors["targets"] = torch.from_numpy(batch.targets)
             tensors["mask"] = torch.from_numpy(batch.mask)
         else:
+            if isinstance(batch, MultiHeadBatch):
+                tensors["head_labels"] = torch.from_numpy(batch.head_labels)
             tensors["labels"] = torch.from_numpy(batch.labels)
             mask = torch.from_numpy(batch.mask)
             tensors["step_mask"] = (mask.sum(-1) > 0).to(mask.dtype)  # batch.step_mask, cheaper in torch
@@ -565,6 +603,8 @@ class Trainer:
         outputs, states = self.network(tensors["inputs"])
         if config.loss is Loss.MSE:
             loss = masked_mse(outputs, tensors["targets"], tensors["mask"])
+        elif "head_labels" in tensors:  # a multi-head memory task: one cross-entropy per head, summed
+            loss = multi_head_cross_entropy(outputs, tensors["head_labels"], tensors["step_mask"])
         else:
             loss = masked_cross_entropy(outputs, tensors["labels"], tensors["step_mask"])
         for penalty in (
