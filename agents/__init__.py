@@ -4,6 +4,8 @@ supervised trainer (``mtrnn-train``) with its run directories."""
 from mtrnn.agents.callbacks import Callback, ProgressBar, TrainState
 from mtrnn.agents.cells import LeakyRNNCell, RecurrentCell, TorchGRUCell, TorchLSTMCell
 from mtrnn.agents.config import RESUME_CHANGES, Loss, Optimizer, TaskSource, TrainConfig
+from mtrnn.agents.continual import Continual, OrthogonalProjection
+from mtrnn.agents.curriculum import CurriculumCallback, resize_heads
 from mtrnn.agents.evaluation import evaluate
 from mtrnn.agents.networks import (
     Activation,
@@ -22,11 +24,14 @@ __all__ = [
     "Activation",
     "Architecture",
     "Callback",
+    "Continual",
+    "CurriculumCallback",
     "Init",
     "LeakyRNNCell",
     "Loss",
     "NetworkConfig",
     "Optimizer",
+    "OrthogonalProjection",
     "OutputActivation",
     "ProgressBar",
     "RecurrentCell",
@@ -46,5 +51,6 @@ __all__ = [
     "evaluate",
     "load_agent",
     "load_config",
+    "resize_heads",
     "train",
 ]
