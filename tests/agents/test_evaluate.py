@@ -399,3 +399,14 @@ def test_run_directory_is_an_agent(tmp_path: Path) -> None:
         outputs, _ = network(torch.from_numpy(np.concatenate([batch.inputs, rule], axis=-1)))
     expected = int(test.task().score(outputs.numpy(), batch).sum())
     assert results.tasks[1].n_correct == expected
+
+
+def test_a_real_stable_baselines3_model_is_played() -> None:
+    import gymnasium as gym
+    from sb3_contrib import RecurrentPPO
+
+    model = RecurrentPPO("MlpLstmPolicy", gym.make("mtrnn/DelayGo-v0"), seed=0, device="cpu", n_steps=16)
+    gym_play = evaluate_task(model, "mtrnn/DelayGo-v0", n_trials=4)
+    batch_play = evaluate_task(model, "mtrnn/DelayGo-v0", n_trials=4, playback=Playback.BATCH)
+    assert gym_play.kind == "sb3" and gym_play.ok and batch_play.ok, (gym_play.error, batch_play.error)
+    assert gym_play.n_correct == batch_play.n_correct
