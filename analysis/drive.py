@@ -16,7 +16,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeAlias, runtime_checkable
 
 import numpy as np
 import torch
@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 #: A trained network, or the run directory it lives in (``runs/<name>``).
-NetworkLike = RecurrentNetwork | str | os.PathLike[str]
+NetworkLike: TypeAlias = RecurrentNetwork | str | os.PathLike[str]
 
 
 def check_positive_int(name: str, value: object, low: int = 1) -> int:

@@ -296,6 +296,9 @@ def perturbation_curve(
     names: tuple[str, ...] = ()
     values: dict[tuple[int, int], list[float]] = {}
     for i, j in jobs:
+        if eps[i] == 0 and j > 0 and (i, 0) in values:
+            values[(i, j)] = values[(i, 0)]  # ε = 0 is the intact network for every direction
+            continue
         generator = torch.Generator().manual_seed(seed * 100_003 + j)
         perf = evaluate_performance(
             perturb(network, float(eps[i]), target, generator), task, n_trials=n_trials, seed=seed, names=task_names
