@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mtrnn.agents import Activation, Loss, NetworkConfig, Optimizer, OutputActivation, TrainConfig, Trainer
+from mtrnn.agents import Activation, Loss, NetworkConfig, Optimizer, OutputActivation, RunDir, TrainConfig, Trainer
 from mtrnn.agents.cli import config_from_args, main
 
 TINY_FLAGS = ["--task", "mtrnn/DelayGo-v0", "--hidden-size", "8", "--eval-trials", "8", "--threads", "1"]
@@ -151,22 +151,23 @@ def test_train_then_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "--overwrite" in capsys.readouterr().err
 
 
-def test_overwrite_keeps_the_user_s_files(tmp_path: Path) -> None:
-    out = tmp_path / "run"
-    flags = [*TINY_FLAGS, "--max-steps", "2", "--eval-interval", "2", "--out", str(out), "--no-progress"]
-    assert main(flags) == 0
-    assert (out / "curves.png").exists()
-    (out / "my_plot.png").write_bytes(b"mine")
-    (out / "notes.md").write_text("mine")
-    assert main([*flags, "--overwrite"]) == 0
-    assert (out / "my_plot.png").read_bytes() == b"mine" and (out / "notes.md").read_text() == "mine"
-
-
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("finished") / "run"
     assert main([*TINY_FLAGS, "--max-steps", "2", "--eval-interval", "2", "--out", str(out), "--no-progress"]) == 0
     return out
+
+
+def test_overwrite_keeps_the_user_s_files(finished_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    shutil.copytree(finished_run, out)
+    assert (out / "curves.png").exists()
+    (out / "my_plot.png").write_bytes(b"mine")
+    (out / "notes.md").write_text("mine")
+    flags = [*TINY_FLAGS, "--max-steps", "1", "--eval-interval", "1", "--out", str(out), "--no-progress"]
+    assert main([*flags, "--overwrite"]) == 0
+    assert (out / "my_plot.png").read_bytes() == b"mine" and (out / "notes.md").read_text() == "mine"
+    assert RunDir(out).read_config().max_steps == 1
 
 
 @pytest.mark.parametrize(
