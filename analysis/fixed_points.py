@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 import numpy as np
 import torch
@@ -216,7 +216,7 @@ class FixedPoints:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write everything (report included) to one ``.npz`` file, atomically, without pickle."""
-        arrays: dict[str, NDArray] = {name: getattr(self, name) for name in _POINT_FIELDS}
+        arrays: dict[str, Any] = {name: getattr(self, name) for name in _POINT_FIELDS}
         for name in _REPORT_FIELDS:
             arrays[f"report_{name}"] = getattr(self.report, name)
         arrays["report_seconds"] = np.array(dataclasses.astuple(self.report.seconds), dtype=np.float64)
@@ -278,7 +278,7 @@ def _positive(name: str, value: object, *, integer: bool = False, allow_zero: bo
     kinds: tuple[type, ...] = (int, np.integer) if integer else (int, float, np.integer, np.floating)
     if isinstance(value, bool) or not isinstance(value, kinds):
         raise TypeError(f"{name} must be {'an int' if integer else 'a number'}, got {type(value).__name__}")
-    number = float(value)
+    number = float(cast(float, value))
     if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be a finite number {bound}, got {value}")

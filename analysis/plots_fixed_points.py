@@ -33,7 +33,7 @@ def plot_fixed_points(
     labels: Sequence[object] | NDArray | None = None,
     *,
     n_components: int = 2,
-    eigenvector_length: float = 0.1,
+    eigenvector_length: float = 0.05,
     ax: Axes | None = None,
     title: str | None = None,
 ) -> Figure:
@@ -100,7 +100,7 @@ def plot_fixed_points(
             seen.add(key)
             line = projected[:, trial].T
             ax.plot(*line, color=colours[key], lw=0.8, alpha=0.7, label=legend)
-            ax.scatter(*projected[:1, trial].T, color=colours[key], s=8, marker="o", alpha=0.7)
+            ax.scatter(*projected[:1, trial].T, color=colours[key], s=8, marker="o", alpha=0.7)  # type: ignore[misc]
         span = float(np.ptp(projected[..., 0])) or 1.0
     else:
         span = float(np.ptp(project(fixed_points.states)[:, 0])) or 1.0
@@ -114,9 +114,11 @@ def plot_fixed_points(
             half = eigenvector_length * span * direction
             for point, vector in zip(points, half, strict=True):
                 ends = np.stack([point - vector, point + vector])
-                ax.plot(*ends.T, color="crimson", lw=1.5, zorder=4)
-        ax.scatter(*points[stable].T, s=40, color="black", zorder=5, label="stable")
-        ax.scatter(*points[~stable].T, s=40, facecolors="white", edgecolors="black", zorder=5, label="unstable")
+                ax.plot(*ends.T, color="crimson", lw=1.0, zorder=4)
+        ax.scatter(*points[stable].T, s=40, color="black", zorder=5, label="stable")  # type: ignore[misc]
+        ax.scatter(  # type: ignore[misc]
+            *points[~stable].T, s=40, facecolors="white", edgecolors="black", zorder=5, label="unstable"
+        )
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
     if n_components == 3:

@@ -4,6 +4,7 @@ cells, the result file, the helpers and bad input."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from mtrnn.agents.cells import Activation, LeakyRNNCell, TorchGRUCell, TorchLSTMCell
+from mtrnn.agents.cells import Activation, LeakyRNNCell, RecurrentCell, TorchGRUCell, TorchLSTMCell
 from mtrnn.agents.networks import NetworkConfig, build_network
 from mtrnn.analysis import (
     FixedPoints,
@@ -142,7 +143,7 @@ def test_planted_attractors_all_found_and_stable() -> None:
 
 
 @pytest.mark.parametrize("cell_type", [TorchGRUCell, TorchLSTMCell])
-def test_gru_and_lstm_points_are_fixed_and_jacobians_exact(cell_type: type[nn.Module]) -> None:
+def test_gru_and_lstm_points_are_fixed_and_jacobians_exact(cell_type: Callable[[int, int], RecurrentCell]) -> None:
     torch.manual_seed(0)
     cell = cell_type(3, 4)
     with torch.no_grad():
@@ -258,9 +259,9 @@ def test_bad_input_names_the_argument(kwargs: dict[str, object], match: str) -> 
     arguments: dict[str, object] = {"inputs": np.zeros(2), "initial_states": np.zeros((3, 4))}
     arguments.update(kwargs)
     with pytest.raises((ValueError, TypeError), match=match):
-        find_fixed_points(Affine([0.5, 0.1, 0.2, 0.3]), **arguments)  # type: ignore[arg-type]
+        find_fixed_points(Affine([0.5, 0.1, 0.2, 0.3]), **arguments)
     with pytest.raises(TypeError, match="polish_method"):
-        find_fixed_points(Affine([0.5]), np.zeros(2), np.zeros((1, 1)), polish_method="newton")  # type: ignore[arg-type]
+        find_fixed_points(Affine([0.5]), np.zeros(2), np.zeros((1, 1)), polish_method="newton")
 
 
 def test_starts_period_input_and_plot_on_a_task() -> None:
