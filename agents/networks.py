@@ -116,6 +116,10 @@ class NetworkConfig:
     added only in training mode (``network.train()``)."""
     output_activation: OutputActivation = OutputActivation.IDENTITY
     """Applied to the readout (SIGMOID for Yang's squared loss, IDENTITY for logits)."""
+    initial_state_scale: float = 0.0
+    """``s >= 0``: when :meth:`RecurrentNetwork.forward` gets no ``h0``, each trial starts from ``h0 = s·U(0, 1)``
+    per unit, drawn from torch's generator (the trainer seeds it at every step), in training and evaluation alike
+    (Levina's networks: 0.1); 0 (default): ``h0 = 0``."""
 
     def __post_init__(self) -> None:
         for name, kind in _ENUM_FIELDS.items():
@@ -127,6 +131,7 @@ class NetworkConfig:
         dt = check_number("NetworkConfig.dt", self.dt, low=0.0, low_open=True, optional=True)
         tau = check_number("NetworkConfig.tau", self.tau, low=0.0, low_open=True)
         noise = check_number("NetworkConfig.recurrent_noise", self.recurrent_noise, low=0.0)
+        scale = check_number("NetworkConfig.initial_state_scale", self.initial_state_scale, low=0.0)
         if dt is not None and tau < dt:
             raise ValueError(f"NetworkConfig.tau must be >= dt = {dt} ms (alpha = dt/tau in (0, 1]), got {tau}")
         for name in ("train_tau", "nonlinearity_inside"):
@@ -144,6 +149,7 @@ class NetworkConfig:
         object.__setattr__(self, "dt", dt)
         object.__setattr__(self, "tau", tau)
         object.__setattr__(self, "recurrent_noise", noise)
+        object.__setattr__(self, "initial_state_scale", scale)
 
     @property
     def alpha(self) -> float:
@@ -291,7 +297,8 @@ class RecurrentNetwork(nn.Module):
 
         Args:
             inputs: ``(T, B, n_inputs)``, time-major.
-            h0: initial state ``(B, state_size)``; zeros when None.
+            h0: initial state ``(B, state_size)``; when None, zeros (or ``initial_state_scale·U(0, 1)``, see
+                :class:`NetworkConfig`).
 
         Returns:
             ``outputs (T, B, n_outputs)`` after the output activation and ``states (T, B, state_size)``, where
@@ -300,7 +307,10 @@ class RecurrentNetwork(nn.Module):
         if inputs.dim() != 3 or inputs.shape[-1] != self.n_inputs:
             raise ValueError(f"inputs must have shape (T, B, n_inputs={self.n_inputs}), got {tuple(inputs.shape)}")
         batch_size = inputs.shape[1]
-        if h0 is None:
+        if h0 is None and self.config.initial_state_scale > 0:
+            h0 = torch.rand(batch_size, self.state_size, device=inputs.device, dtype=inputs.dtype)
+            h0 = h0.mul_(self.config.initial_state_scale)
+        elif h0 is None:
             h0 = inputs.new_zeros(batch_size, self.state_size)
         elif h0.shape != (batch_size, self.state_size):
             raise ValueError(

@@ -3,7 +3,7 @@
 Khajehabdollahi, Zeraati et al., "Emergent mechanisms for long timescales depend on training curriculum and
 affect performance in memory tasks" (ICLR 2024; LevinaLab/rnn_timescale_public) train a 500-unit leaky-ReLU RNN
 with per-neuron trainable τ (1 + U(0, 1), clamped >= 1 step, zero self-connections) by SGD (lr 0.05, momentum
-0.1, Nesterov, gradient-norm clip 2.0, batches of 256) on N-parity, raising N when the mean accuracy over the
+0.1, Nesterov, gradient-norm clip 2.0, batches of 256, h0 = 0.1·U(0, 1)) on N-parity, raising N when the mean accuracy over the
 active heads and the newest head both exceed 98%. Their result: multi-head (cumulative) networks reach larger N
 faster and keep the single-neuron τ near its initial value, while single-head networks solve each N by raising τ.
 
@@ -57,6 +57,7 @@ def levina_config(
         train_tau=True,
         nonlinearity_inside=nonlinearity_inside,
         recurrent_noise=0.0,
+        initial_state_scale=0.1,
     )
     return TrainConfig(
         env_ids=(task,),

@@ -282,3 +282,16 @@ def test_bad_curriculum_settings_name_the_field(changes: dict, error: type[Excep
 def test_head_curriculum_needs_a_memory_task() -> None:
     with pytest.raises(ValueError, match="memory task"):
         Trainer(_tiny_config(env_ids=("mtrnn/DelayGo-v0",)), report=False)
+
+
+def test_levina_initial_state_is_a_seeded_uniform_draw() -> None:
+    config = NetworkConfig(hidden_size=6, activation=Activation.LEAKY_RELU, train_tau=True, initial_state_scale=0.1)
+    network = build_network(config, 1, 2, dt=1.0)
+    inputs = torch.zeros(3, 4, 1)
+    torch.manual_seed(5)
+    _, states = network(inputs)
+    torch.manual_seed(5)
+    h0 = 0.1 * torch.rand(4, 6)
+    _, expected = network(inputs, h0)
+    torch.testing.assert_close(states, expected)
+    assert not torch.equal(states, network(inputs, torch.zeros(4, 6))[1])
