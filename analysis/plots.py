@@ -187,11 +187,14 @@ def plot_similarity(
     for ax, (measure, matrix) in zip(axes[0], matrices.items(), strict=True):
         values = np.asarray(matrix, dtype=np.float64)
         image = ax.imshow(values, cmap="viridis")
+        low, high = float(values.min()), float(values.max())
         ax.set_xticks(np.arange(len(names)), names, rotation=45, ha="right", fontsize=8)
         ax.set_yticks(np.arange(len(names)), names, fontsize=8)
         for i in range(values.shape[0]):
             for j in range(values.shape[1]):
-                ax.text(j, i, f"{values[i, j]:.3g}", ha="center", va="center", fontsize=7, color="white")
+                bright = high > low and (values[i, j] - low) / (high - low) > 0.6
+                color = "black" if bright else "white"
+                ax.text(j, i, f"{values[i, j]:.3g}", ha="center", va="center", fontsize=7, color=color)
         ax.set_title(measure)
         fig.colorbar(image, ax=ax, fraction=0.046)
     if title:

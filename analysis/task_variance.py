@@ -186,6 +186,7 @@ def cluster_units(
     method: ClusterMethod = ClusterMethod.KMEANS,
     k_range: tuple[int, int] = (2, 30),
     seed: int = 0,
+    n_init: int = 20,
 ) -> UnitClusters:
     """Cluster the active units by normalised task variance, k by the highest silhouette score (Yang 2019).
 
@@ -194,12 +195,14 @@ def cluster_units(
         method: :class:`ClusterMethod`.
         k_range: ``[low, high)`` of k tried (Yang: 2…29); capped at ``n_active − 1`` (silhouette needs it).
         seed: KMeans' random state.
+        n_init: KMeans restarts per k (Yang: 20).
     """
     try:
         from sklearn.cluster import AgglomerativeClustering, KMeans
         from sklearn.metrics import silhouette_score
     except ImportError as error:  # pragma: no cover - depends on the environment
         raise ImportError("cluster_units needs scikit-learn: pip install 'mtrnn[analysis]'") from error
+    n_init = check_positive_int("n_init", n_init)
     if not isinstance(method, ClusterMethod):
         raise TypeError(f"method must be a ClusterMethod ({', '.join(m.name for m in ClusterMethod)}), got {method!r}")
     low, high = k_range
@@ -220,7 +223,7 @@ def cluster_units(
     scores, labelings = [], []
     for k in candidates:
         if method is ClusterMethod.KMEANS:
-            labels = KMeans(int(k), n_init=20, random_state=seed).fit(x).labels_
+            labels = KMeans(int(k), n_init=n_init, random_state=seed).fit(x).labels_
         else:
             labels = AgglomerativeClustering(int(k), metric="cosine", linkage="average").fit(x).labels_
         n_found = np.unique(labels).size

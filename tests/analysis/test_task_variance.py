@@ -37,7 +37,7 @@ def test_variance_across_conditions_then_mean_over_time() -> None:
 
 
 def test_clusters_recover_planted_groups() -> None:
-    clusters = cluster_units(task_variance_from_states(planted(), {"A": 5, "B": 5}), k_range=(2, 5))
+    clusters = cluster_units(task_variance_from_states(planted(), {"A": 5, "B": 5}), k_range=(2, 5), n_init=4)
     assert clusters.n_clusters == 3
     groups = {frozenset(members) for members in clusters.members().values()}
     assert groups == {frozenset(range(10)), frozenset(range(10, 20)), frozenset(range(20, 30))}
@@ -65,6 +65,6 @@ def test_yang_pipeline_on_a_tiny_network() -> None:
     network = build_network(NetworkConfig(hidden_size=12, recurrent_noise=0.0), task.n_inputs, task.n_outputs)
     variance = task_variance(network, task)
     assert variance.variance.shape == (12, 2) and variance.rules == ("Yang19Go", "Yang19Anti")
-    clusters = cluster_units(variance, k_range=(2, 4))
+    clusters = cluster_units(variance, k_range=(2, 4), n_init=4)
     table = lesion_clusters(network, task, clusters, n_trials=8)
     assert table.performance.shape == (clusters.n_clusters, 2)
