@@ -122,13 +122,18 @@ class Profile:
     groups: tuple[str, ...] | None = None
     baselines: tuple[str, ...] | None = None
 
+    def command(self) -> str:
+        """The command that builds this profile's board."""
+        groups = "" if self.groups is None else "".join(f" --group {g}" for g in self.groups)
+        return f"mtrnn-leaderboard --{self.name}{groups}"
+
     def budget(self) -> str:
         """The training budget in words (printed in LEADERBOARD.md)."""
         text = (
             f"{self.max_steps} updates × 64 trials per cell ({self.hidden_size} units) for single tasks"
             + (
                 f"; {self.yang_max_steps} updates × 64 trials ({self.yang_hidden_size} units) for the Yang-20 mixture"
-                if self.yang_max_steps
+                if self.yang_max_steps and (self.groups is None or "yang20" in self.groups)
                 else ""
             )
             + f"; seeds {list(self.seeds)}; "
@@ -347,10 +352,8 @@ def render_markdown(board: Board, profile: Profile, *, picture: str | None, date
         "",
         "Percent correct on the frozen test sets (the same trials for every agent; `mtrnn-evaluate`). Baselines: "
         "mean over seeds with the 95 % Wilson interval of the pooled trials; **mean**: mean over tasks with a "
-        "normal-approximation 95 % interval. Regenerate with "
-        f"`mtrnn-leaderboard --{profile.name}`."
-        if profile.name in ("quick", "full")
-        else "",
+        "normal-approximation 95 % interval."
+        + (f" Regenerate with `{profile.command()}`." if profile.name in ("quick", "full") else ""),
         "",
     ]
     if picture:

@@ -219,16 +219,34 @@ def stack_trials(trials: list[TrialBatch]) -> TrialBatch:
                 for b, s in zip(trials, sizes, strict=True)
             ]
         )
-    return TrialBatch(
-        inputs=padded("inputs"),
-        targets=padded("targets"),
-        mask=padded("mask"),
-        labels=padded("labels"),
-        periods=periods,
-        conditions=conditions,
-        lengths=np.concatenate([b.lengths for b in trials]).astype(np.int64),
-        dt=first.dt,
-        input_noise_std=first.input_noise_std,
-        noise_added=all(b.noise_added for b in trials),
-        metadata=dict(first.metadata),
-    )
+    fields: dict[str, object] = {
+        "inputs": padded("inputs"),
+        "targets": padded("targets"),
+        "mask": padded("mask"),
+        "labels": padded("labels"),
+        "periods": periods,
+        "conditions": conditions,
+        "lengths": np.concatenate([b.lengths for b in trials]).astype(np.int64),
+        "dt": first.dt,
+        "input_noise_std": first.input_noise_std,
+        "noise_added": all(b.noise_added for b in trials),
+        "metadata": dict(first.metadata),
+    }
+    # a task's own batch type (a TrialBatch subclass) keeps its extra fields: (T, B, ...) arrays are padded like
+    # the inputs, (B, ...) arrays concatenated, anything else must be the same in every trial
+    base_fields = {f.name for f in dataclasses.fields(TrialBatch)}
+    for extra in dataclasses.fields(first):
+        if extra.name in base_fields:
+            continue
+        values = [getattr(b, extra.name) for b in trials]
+        if isinstance(values[0], np.ndarray) and all(
+            v.ndim >= 2 and v.shape[:2] == (b.n_steps, b.batch_size) for v, b in zip(values, trials, strict=True)
+        ):
+            fields[extra.name] = padded(extra.name)
+        elif isinstance(values[0], np.ndarray) and all(
+            v.ndim >= 1 and v.shape[0] == b.batch_size for v, b in zip(values, trials, strict=True)
+        ):
+            fields[extra.name] = np.concatenate(values)
+        else:
+            fields[extra.name] = values[0]
+    return type(first)(**fields)
