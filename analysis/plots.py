@@ -145,8 +145,8 @@ def plot_perturbation(results: Sequence[PerturbationResult], title: str | None =
 def plot_task_variance(clusters: UnitClusters, title: str | None = None) -> Figure:
     """Yang 2019 Fig. 2–3: normalised task variance (rules × units, sorted by cluster), the rule × cluster map and
     the silhouette score per k."""
-    fig = plt.figure(figsize=(13, 4.8))
-    grid = fig.add_gridspec(2, 3, width_ratios=[3.2, 1.4, 1.2], height_ratios=[12, 1], hspace=0.05, wspace=0.45)
+    fig = plt.figure(figsize=(14, 4.8))
+    grid = fig.add_gridspec(2, 3, width_ratios=[3.2, 1.4, 1.2], height_ratios=[12, 1], hspace=0.05, wspace=0.75)
     ax_units = fig.add_subplot(grid[0, 0])
     ax_bar = fig.add_subplot(grid[1, 0], sharex=ax_units)
     ax_map = fig.add_subplot(grid[0, 1])
