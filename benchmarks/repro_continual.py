@@ -22,8 +22,10 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import multiprocessing
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +79,7 @@ def run_sequence(
     for stage in range(4):
         end = (stage + 1) * updates
         row = next(r for r in rows if r["step"] == end)
-        table.append([float(row[f"perf/{env_id}"]) for env_id in ids])  # type: ignore[arg-type]
+        table.append([float(row[f"perf/{env_id}"]) for env_id in ids])
     return {
         "projection": projection,
         "ids": ids,
@@ -85,6 +87,11 @@ def run_sequence(
         "metrics": [{k: v for k, v in r.items() if k != "time"} for r in rows],
         "seconds": round(time.perf_counter() - started, 1),
     }
+
+
+def _run_one_thread(projection: bool, settings: dict[str, Any]) -> dict[str, Any]:
+    torch.set_num_threads(1)
+    return run_sequence(projection, **settings)
 
 
 def _plot(runs: Sequence[dict[str, Any]], updates: int) -> bytes:
@@ -129,21 +136,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--eval-interval", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=1, choices=(1, 2), help="run the two conditions in parallel")
     parser.add_argument("--out", type=Path, default=Path("."), help="folder for the JSON and the PNG")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    runs = []
-    for projection in (False, True):
-        run = run_sequence(
-            projection,
-            updates=args.updates,
-            batch_size=args.batch_size,
-            hidden=args.hidden,
-            seed=args.seed,
-            eval_interval=args.eval_interval,
-        )
-        runs.append(run)
-        print(f"{'projection' if projection else 'naive':10s} ({run['seconds']:.0f} s)\n{_markdown(run)}\n")
+    settings = {
+        "updates": args.updates,
+        "batch_size": args.batch_size,
+        "hidden": args.hidden,
+        "seed": args.seed,
+        "eval_interval": args.eval_interval,
+    }
+    if args.jobs == 2:
+        with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(_run_one_thread, projection, settings) for projection in (False, True)]
+            runs = [future.result() for future in futures]
+    else:
+        runs = [run_sequence(projection, **settings) for projection in (False, True)]
+    for run in runs:
+        print(f"{'projection' if run['projection'] else 'naive':10s} ({run['seconds']:.0f} s)\n{_markdown(run)}\n")
     naive, projected = (np.asarray(run["table"]) for run in runs)
     earlier = np.tril(np.ones((4, 4), dtype=bool), k=-1)  # task k measured after a later task was trained
     print(

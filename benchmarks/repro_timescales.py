@@ -2,10 +2,11 @@
 
 Khajehabdollahi, Zeraati et al., "Emergent mechanisms for long timescales depend on training curriculum and
 affect performance in memory tasks" (ICLR 2024; LevinaLab/rnn_timescale_public) train a 500-unit leaky-ReLU RNN
-with per-neuron trainable τ (1 + U(0, 1), clamped >= 1 step, zero self-connections) by SGD (lr 0.05, momentum
-0.1, Nesterov, gradient-norm clip 2.0, batches of 256, h0 = 0.1·U(0, 1)) on N-parity, raising N when the mean accuracy over the
-active heads and the newest head both exceed 98%. Their result: multi-head (cumulative) networks reach larger N
-faster and keep the single-neuron τ near its initial value, while single-head networks solve each N by raising τ.
+with per-neuron trainable τ (1 + U(0, 1), clamped >= 1 step, zero self-connections) and h0 = 0.1·U(0, 1) by SGD
+(lr 0.05, momentum 0.1, Nesterov, gradient-norm clip 2.0, batches of 256) on N-parity, raising N when the mean
+accuracy over the active heads and the newest head both exceed 98%. Their result: multi-head (cumulative)
+networks reach larger N faster and keep the single-neuron τ near its initial value, while single-head networks
+solve each N by raising τ.
 
 Here both curricula get the same wall-clock budget on one CPU thread with a smaller network (``--hidden``,
 default 64 units) and the paper's recipe otherwise. The script records the trials to each N and the trained τ at
@@ -90,16 +91,16 @@ class _TauAtChanges(Callback):
         self._last = 0
 
     def on_training_start(self, state: TrainState) -> None:
-        self._snapshot(state, n=self.trainer.task.heads[-1])  # type: ignore[attr-defined]
+        self._snapshot(state, n=self.trainer.task.heads[-1])
 
     def on_evaluation(self, state: TrainState) -> bool:
-        n = self.trainer.task.heads[-1]  # type: ignore[attr-defined]
+        n = self.trainer.task.heads[-1]
         if n != self._last:
             self._snapshot(state, n)
         return True
 
     def _snapshot(self, state: TrainState, n: int) -> None:
-        tau = self.trainer.network.cell.tau_steps.detach().cpu().numpy()  # type: ignore[operator]
+        tau = self.trainer.network.cell.tau_steps.detach().cpu().numpy()
         # the stage of N starts now: the τ recorded is what solving N − 1 left behind
         self.stages.append(
             {"N": int(n), "trials": state.trials, "seconds": round(state.elapsed, 1), "tau": tau.tolist()}
@@ -112,8 +113,8 @@ def run_curriculum(config: TrainConfig) -> dict[str, Any]:
     recorder = _TauAtChanges()
     trainer = Trainer(config, callbacks=[recorder], report=False)
     result = trainer.train()
-    final_tau = trainer.network.cell.tau_steps.detach().cpu().numpy()  # type: ignore[operator]
-    heads = trainer.task.heads  # type: ignore[attr-defined]
+    final_tau = trainer.network.cell.tau_steps.detach().cpu().numpy()
+    heads = trainer.task.heads
     return {
         "curriculum": config.curriculum.value if config.curriculum else None,
         "stages": recorder.stages,
