@@ -157,8 +157,9 @@ class CurriculumCallback(Callback):
 
     @property
     def follows_evaluation(self) -> bool:
-        """Whether evaluation follows the training task (head curricula) or scores every rule (rule switches)."""
-        return isinstance(self.curriculum.task, MemoryTask)
+        """Whether evaluation follows the training task (head curricula, difficulty schedules, your own kinds) or
+        keeps scoring every task of the run (rule switches)."""
+        return not isinstance(self.curriculum, RuleSwitch)
 
     # ------------------------------------------------------------------ the trainer's hooks
     def init_callback(self, trainer: Trainer) -> None:

@@ -21,7 +21,17 @@ from mtrnn.agents.config import Continual, Optimizer
 from mtrnn.agents.curriculum import CurriculumCallback, resize_heads
 from mtrnn.agents.networks import Activation, NetworkConfig, build_network
 from mtrnn.agents.rundir import RunDir
-from mtrnn.envs import NDMS, AdvanceRule, CurriculumKind, CurriculumWrapper, HeadCurriculum, MemoryEnv
+from mtrnn.envs import (
+    NDMS,
+    AdvanceRule,
+    CurriculumKind,
+    CurriculumWrapper,
+    DelayGo,
+    Fixed,
+    HeadCurriculum,
+    MemoryEnv,
+    ParameterSchedule,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -295,3 +305,18 @@ def test_levina_initial_state_is_a_seeded_uniform_draw() -> None:
     _, expected = network(inputs, h0)
     torch.testing.assert_close(states, expected)
     assert not torch.equal(states, network(inputs, torch.zeros(4, 6))[1])
+
+
+def test_a_difficulty_schedule_trains_and_evaluates_its_current_task() -> None:
+    schedule = ParameterSchedule(lambda ms: DelayGo(timing={"delay": Fixed(ms)}), [200.0, 600.0], trials_per_stage=8)
+    config = _tiny_config(
+        env_ids=("mtrnn/DelayGo-v0",),
+        curriculum=None,
+        network=NetworkConfig(hidden_size=8),
+        max_steps=4,
+        eval_interval=2,
+    )
+    trainer = Trainer(config, callbacks=[CurriculumCallback(schedule)], report=False)
+    trainer.train()
+    assert schedule.stage == 1 and trainer.task.timing["delay"] == Fixed(600.0)
+    assert trainer.eval_tasks[0].task is trainer.task and trainer.eval_tasks[0].env_id == "mtrnn/DelayGo-v0"
