@@ -379,25 +379,23 @@ def test_cli_evaluates_the_example_agent_and_checks_files(tmp_path: Path, capsys
 
 
 def test_run_directory_is_an_agent(tmp_path: Path) -> None:
-    from mtrnn.agents import NetworkConfig, TrainConfig, Trainer
+    from mtrnn.agents import NetworkConfig, RunDir, TrainConfig, build_network
 
     config = TrainConfig(
         env_ids=("mtrnn/DelayGo-v0", "mtrnn/DelayAnti-v0"),
         network=NetworkConfig(hidden_size=16),
-        max_steps=2,
-        eval_interval=2,
-        eval_trials=8,
-        threads=1,
         out_dir=str(tmp_path / "run"),
     )
-    trainer = Trainer(config, report=False)
-    trainer.train()
-    results = evaluate(
-        str(tmp_path / "run"), ["mtrnn/DelayGo-v0", "mtrnn/DelayAnti-v0", "mtrnn/DelayMatchToSample-v0"], n_trials=16
-    )
+    torch.manual_seed(0)
+    network = build_network(config.network, 9 + 2, 9).eval()  # 2 one-hot rule inputs
+    run = RunDir(tmp_path / "run")
+    run.write_config(config)
+    run.write_model(network)
+    ids = ["mtrnn/DelayGo-v0", "mtrnn/DelayAnti-v0", "mtrnn/DelayMatchToSample-v0"]
+    results = evaluate(str(tmp_path / "run"), ids, n_trials=16)
     assert results.agent.kind == "run_dir" and results.agent.name == "run" and results.agent.sha256
     assert [t.ok for t in results.tasks] == [True, True, False]  # trained with rule inputs on the first two only
-    network = trainer.network.eval()
+    assert "cannot play mtrnn/DelayMatchToSample-v0" in (results.tasks[2].error or "")
     test = frozen_test_set("mtrnn/DelayAnti-v0", 16)
     _, batch = next(test.batches(test.task()))
     rule = np.zeros((*batch.inputs.shape[:2], 2), dtype=np.float32)
@@ -410,9 +408,9 @@ def test_run_directory_is_an_agent(tmp_path: Path) -> None:
 
 def test_a_real_stable_baselines3_model_is_played() -> None:
     import gymnasium as gym
-    from sb3_contrib import RecurrentPPO
+    from stable_baselines3 import PPO
 
-    model = RecurrentPPO("MlpLstmPolicy", gym.make("mtrnn/DelayGo-v0"), seed=0, device="cpu", n_steps=16)
+    model = PPO("MlpPolicy", gym.make("mtrnn/DelayGo-v0"), seed=0, device="cpu", n_steps=16, batch_size=16)
     gym_play = evaluate_task(model, "mtrnn/DelayGo-v0", n_trials=4)
     batch_play = evaluate_task(model, "mtrnn/DelayGo-v0", n_trials=4, playback=Playback.BATCH)
     assert gym_play.kind == "sb3" and gym_play.ok and batch_play.ok, (gym_play.error, batch_play.error)

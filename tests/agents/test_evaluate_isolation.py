@@ -58,7 +58,7 @@ def agent_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_hang_crash_and_memory_hog_are_recorded_not_fatal(agent_file: Path) -> None:
     # the good task first; then a MemoryError (the worker survives it), a hard exit and a hang (each ends a worker)
     ids = ["mtrnn/DelayAntiMatchToSample-v0", "mtrnn/DelayMatchToSample-v0", "mtrnn/DelayAnti-v0", "mtrnn/DelayGo-v0"]
-    results = evaluate(f"{agent_file}:factory", ids, n_trials=32, limits=Limits(time_s=6.0, memory_mb=1024))
+    results = evaluate(f"{agent_file}:factory", ids, n_trials=32, limits=Limits(time_s=3.0, memory_mb=1024))
     by_id = {t.env_id: t for t in results.tasks}
     assert "time limit" in (by_id["mtrnn/DelayGo-v0"].error or "")
     assert "exited with code 7" in (by_id["mtrnn/DelayAnti-v0"].error or "")
