@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from mtrnn.agents.rundir import atomic_write_bytes, atomic_write_text
-from mtrnn.analysis.timescales import autocorrelation, autocorrelation_sem, fit_timescales
+from mtrnn.analysis.timescales import autocorrelation, fit_timescales
 
 __all__ = ["ar1", "main"]
 
@@ -55,10 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for seed in range(args.seeds):
         rng = np.random.default_rng(seed)
         series = np.stack([ar1(t, args.n_steps, args.trials, rng) for t in TAUS], axis=-1)
-        single[seed] = fit_timescales(autocorrelation(series, 30), acf_sem=autocorrelation_sem(series, 30)).tau
+        single[seed] = fit_timescales(autocorrelation(series, 30)).tau
         fast = ar1(FAST, args.n_steps, args.trials, rng)
         mixed = 0.8 * (fast / fast.std())[..., None] + 0.6 * series / series.std(axis=(0, 1))
-        mixture[seed] = fit_timescales(autocorrelation(mixed, 30), acf_sem=autocorrelation_sem(mixed, 30)).tau
+        mixture[seed] = fit_timescales(autocorrelation(mixed, 30)).tau
     seconds = time.perf_counter() - start
     taus = np.array(TAUS)
     fig, ax = plt.subplots(figsize=(5.5, 4.2))

@@ -95,7 +95,7 @@ def test_weight_perturbation_has_relative_size_epsilon(architecture: Architectur
     if epsilon == 0:
         assert changed == []
         return
-    assert (len(changed) == 1 and "weight_rec" in changed[0]) or "weight_hh" in changed[0]
+    assert len(changed) == 1 and ("weight_rec" in changed[0] or "weight_hh" in changed[0])
     new, old = dict(perturbed.named_parameters())[changed[0]].detach(), before[changed[0]].detach()
     assert float(torch.linalg.norm(new - old) / torch.linalg.norm(old)) == pytest.approx(epsilon, rel=1e-5)
 

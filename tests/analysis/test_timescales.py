@@ -40,7 +40,7 @@ def processes() -> dict[float, np.ndarray]:
 @pytest.mark.parametrize("tau", [2.0, 5.0, 20.0, 50.0])
 def test_ar1_timescale_recovered_within_10_percent(processes: dict[float, np.ndarray], tau: float) -> None:
     x = processes[tau][:, :, None]
-    fit = fit_timescales(autocorrelation(x, 30), acf_sem=autocorrelation_sem(x, 30))
+    fit = fit_timescales(autocorrelation(x, 30))
     assert fit.failure[0] == FitFailure.OK
     assert fit.tau[0] == pytest.approx(tau, rel=0.1)
     assert fit.model[0] == FitModel.SINGLE
