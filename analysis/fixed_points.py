@@ -12,12 +12,14 @@ Linearising around each point gives its Jacobian, eigenvalues (stability, the sl
 
 Example::
 
+    import numpy as np
     from mtrnn.agents import load_agent
     from mtrnn.analysis import find_fixed_points, period_input, sample_initial_states
+    from mtrnn.envs import make_task
 
-    net = load_agent("runs/fp_delayanti")
+    net, task, rng = load_agent("runs/fp_delayanti"), make_task("mtrnn/DelayAnti-v0"), np.random.default_rng(0)
     batch = task.sample_batch(64, rng, noise=False)
-    starts = sample_initial_states(net, batch, n=1024, noise=0.5, rng=rng)
+    starts = sample_initial_states(net, batch, n=1024, noise=0.1, rng=rng, period="delay")
     fps = find_fixed_points(net.cell, period_input(batch, "delay"), starts)
     fps.states, fps.is_stable, fps.eigenvalues[:, 0]
 """
@@ -384,9 +386,10 @@ def find_fixed_points(
     Steps (all vectorised over the starts; Sussillo & Barak 2013, Golub & Sussillo 2018):
 
     1. Adam on ``q`` with a per-point active set (a start that converged leaves the batch) and per-point step
-       sizes (``learning_rate``, times ``lr_decay`` per iteration, times ``lr_backoff`` when that point's ``q``
-       rose). A start stops at ``q < tol_q`` (``q < polish_from_q`` when polishing), at
-       ``|Δq| < tol_dq · lr`` (a slow point), or after ``max_iters``.
+       sizes (start at ``learning_rate``; times ``lr_growth`` after a step that lowered that point's ``q``, up to a
+       ceiling ``learning_rate · lr_decay^t``; times ``lr_backoff`` after one that raised it). A start stops at
+       ``q < tol_q`` (``q < polish_from_q`` when polishing), at ``|Δq| < tol_dq · lr`` or after ``stall_iters``
+       without progress (a slow point), or after ``max_iters``.
     2. Starts that ended farther than ``outlier_distance_scale`` times the starts' mean distance from their
        centroid are dropped as outliers (fixed-point-finder's rule); None keeps them.
     3. Deduplication: points within ``tol_unique`` of each other in every coordinate (inputs included) are one
@@ -409,7 +412,7 @@ def find_fixed_points(
         tol_dq: a start whose ``|Δq|`` falls below ``tol_dq · lr`` stops (a slow point).
         max_iters: Adam iterations at most.
         learning_rate: Adam's initial step size per point.
-        lr_decay: per-iteration factor on the step size, in ``(0, 1]``.
+        lr_decay: per-iteration factor on the ceiling of the step size, in ``(0, 1]``.
         lr_backoff: factor on a point's step size when its ``q`` rose, in ``(0, 1]``.
         lr_growth: factor on a point's step size when its ``q`` fell (>= 1), never above the decaying ceiling
             ``learning_rate · lr_decay^t``.
