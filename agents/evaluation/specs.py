@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from mtrnn.agents.batches import build_task
 from mtrnn.agents.evaluation.protocols import AgentFactory, TorchSequenceAgent
 from mtrnn.agents.rundir import RunDir, load_agent, load_config
 from mtrnn.envs import MultiTask
@@ -143,7 +142,7 @@ def run_dir_factory(run_dir: str | Path) -> AgentFactory:
     def factory(*, env_id: str, n_inputs: int, n_outputs: int, n_actions: int, **_: Any) -> TorchSequenceAgent:
         extra = None
         if len(config.env_ids) > 1:
-            trained = build_task(config.env_ids, config.task_weights)
+            trained = config.build_task()
             if isinstance(trained, MultiTask) and trained.rule_inputs:
                 if env_id not in config.env_ids:
                     raise ValueError(
