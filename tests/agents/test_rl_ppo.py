@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from mtrnn.agents.networks import Architecture, NetworkConfig, RecurrentNetwork
-from mtrnn.agents.rl import PPOTrainer, RLConfig, greedy_actions, load_policy, play_trials, read_rl_config
+from mtrnn.agents.rl import PPOTrainer, RLConfig, RLResult, greedy_actions, load_policy, play_trials, read_rl_config
 from mtrnn.agents.rundir import RunDir
 from mtrnn.agents.trainer import StopReason
 
@@ -42,8 +42,11 @@ def _config(**changes: object) -> RLConfig:
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
 
-def test_short_run_learns_delay_go_well_above_chance() -> None:
+@pytest.fixture(scope="module")
+def learned(tmp_path_factory: pytest.TempPathFactory) -> tuple[PPOTrainer, RLResult]:
+    """One short run that learns (reused by the tests below, so the suite trains it once)."""
     config = _config(
+        out_dir=str(tmp_path_factory.mktemp("rl") / "run"),
         network=NetworkConfig(hidden_size=32, tau=100.0, recurrent_noise=0.0),
         trials_per_update=64,
         n_epochs=4,
@@ -52,35 +55,43 @@ def test_short_run_learns_delay_go_well_above_chance() -> None:
         max_env_steps=60_000,
         target_perf=0.9,
     )
-    result = PPOTrainer(config).train()
+    trainer = PPOTrainer(config)
+    return trainer, trainer.train()
+
+
+def test_short_run_learns_delay_go_well_above_chance(learned: tuple[PPOTrainer, RLResult]) -> None:
+    _, result = learned
     assert result.stop_reason is StopReason.TARGET_REACHED
     assert result.state.performance >= 0.9  # chance (respond at a random one of 2 locations) is 0.5
     assert result.state.env_steps < 60_000
 
 
 def test_runs_are_deterministic_and_seeded() -> None:
-    first = PPOTrainer(_config(max_env_steps=600)).train().metrics
-    again = PPOTrainer(_config(max_env_steps=600)).train().metrics
+    first = PPOTrainer(_config(max_env_steps=300)).train().metrics
+    again = PPOTrainer(_config(max_env_steps=300)).train().metrics
     assert [{**row, "time": 0} for row in again] == [{**row, "time": 0} for row in first]
-    other = PPOTrainer(_config(max_env_steps=600, seed=4)).train().metrics
+    other = PPOTrainer(_config(max_env_steps=300, seed=4)).train().metrics
     assert [row["env_steps"] for row in other] != [row["env_steps"] for row in first]
 
 
-def test_metrics_rows_count_trials_and_env_steps() -> None:
-    result = PPOTrainer(_config()).train()
+def test_metrics_rows_count_trials_and_env_steps(learned: tuple[PPOTrainer, RLResult]) -> None:
+    _, result = learned
     rows = result.metrics
-    assert result.stop_reason is StopReason.MAX_STEPS
-    assert [row["step"] for row in rows][:3] == [0, 3, 6]
-    assert rows[-1]["trials"] == rows[-1]["step"] * 32
-    assert rows[-1]["env_steps"] >= 1500 and rows[-1]["env_steps"] == result.state.env_steps
+    assert [row["step"] for row in rows][:3] == [0, 10, 20]
+    assert rows[-1]["trials"] == rows[-1]["step"] * 64
+    assert rows[-1]["env_steps"] == result.state.env_steps
+    assert (np.diff([float(row["env_steps"]) for row in rows]) > 0).all()
     assert rows[0]["reward"] is None and rows[1]["reward"] is not None
-    assert 0.0 <= rows[-1]["perf/mtrnn/DelayGo-v0"] <= 1.0
+    assert rows[-1]["perf/mtrnn/DelayGo-v0"] == result.state.performance
+    result = PPOTrainer(_config(max_env_steps=200)).train()
+    assert result.stop_reason is StopReason.MAX_STEPS
+    assert result.metrics[-1]["env_steps"] >= 200 and [row["step"] for row in result.metrics][:2] == [0, 3]
 
 
-def test_save_then_load_gives_the_same_actions(tmp_path: Path) -> None:
-    trainer = PPOTrainer(_config(out_dir=str(tmp_path / "run"), max_env_steps=300))
-    trainer.train()
-    loaded = load_policy(tmp_path / "run")
+def test_save_then_load_gives_the_same_actions(learned: tuple[PPOTrainer, RLResult]) -> None:
+    trainer, _ = learned
+    run = Path(str(trainer.config.out_dir))
+    loaded = load_policy(run)
     batch = trainer.task.sample_batch(16, np.random.default_rng(11))
     ours = greedy_actions(trainer.policy, batch, trainer.task)
     np.testing.assert_array_equal(greedy_actions(loaded, batch, trainer.task), ours)
@@ -91,20 +102,20 @@ def test_save_then_load_gives_the_same_actions(tmp_path: Path) -> None:
     np.testing.assert_array_equal(np.where(outcome.played, ours, 0), np.where(outcome.played, full, 0))
     assert isinstance(loaded.network, RecurrentNetwork) and loaded.cell is loaded.network.cell
     x, h = torch.from_numpy(batch.inputs[0]), loaded.initial_state(16)
-    assert loaded.cell(x, h).shape == (16, 16)  # the one-step map fixed-point analysis uses
-    assert read_rl_config(tmp_path / "run") == _config(out_dir=str(tmp_path / "run"), max_env_steps=300)
+    assert loaded.cell(x, h).shape == (16, 32)  # the one-step map fixed-point analysis uses
+    assert read_rl_config(run) == trainer.config
     for name in ("config.json", "model.safetensors", "metrics.csv", "checkpoint.safetensors", "report.md"):
-        assert (tmp_path / "run" / name).exists(), name
-    header = (tmp_path / "run" / "metrics.csv").read_text().splitlines()[0].split(",")
+        assert (run / name).exists(), name
+    header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
     assert {"reward", "eval_reward", "perf/mtrnn/DelayGo-v0", "trials", "env_steps"} <= set(header)
-    assert "curves.png" in (tmp_path / "run" / "report.md").read_text()
+    assert "curves.png" in (run / "report.md").read_text()
 
 
 @pytest.mark.parametrize("architecture", [Architecture.GRU, Architecture.LSTM])
 def test_gru_and_lstm_policies_train(architecture: Architecture) -> None:
-    config = _config(network=NetworkConfig(architecture=architecture, hidden_size=8), max_env_steps=300)
+    config = _config(network=NetworkConfig(architecture=architecture, hidden_size=8), max_env_steps=150)
     result = PPOTrainer(config).train()
-    assert result.state.env_steps >= 300
+    assert result.state.env_steps >= 150
     assert np.isfinite(result.metrics[-1]["loss"])  # type: ignore[arg-type]
 
 
@@ -127,7 +138,7 @@ def _without_time(path: Path) -> list[dict[str, str]]:
 
 
 def test_killed_run_resumes_to_the_same_metrics(tmp_path: Path) -> None:
-    config = _config(max_env_steps=1000)
+    config = _config(max_env_steps=500)
     killed, whole = tmp_path / "killed", tmp_path / "whole"
     script = _KILL_SCRIPT.format(kill_at=5, config=dataclasses.replace(config, out_dir=str(killed)).to_dict())
     process = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, timeout=120)
