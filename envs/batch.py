@@ -1,4 +1,4 @@
-"""The one data type every consumer of a task reads: :class:`TrialBatch`."""
+"""What every consumer of a task reads, :class:`TrialBatch`, and its compact form, :class:`CompactBatch`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from functools import cached_property
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["TrialBatch"]
+__all__ = ["CompactBatch", "Gathered", "TrialBatch"]
 
 
 @dataclass(frozen=True)
@@ -128,3 +128,134 @@ class TrialBatch:
         if self.mask.strides[-1] == 0:  # the same weight for every output (a view from select(signals=False))
             return self.mask[..., 0] > 0
         return self.mask.max(axis=-1) > 0
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """A ``(T, B, ...)`` array stored as a table of rows and a ``(T, B)`` row index: ``dense = rows[index]``.
+
+    Tasks whose signals are constant within each period of a trial (Yang's) keep one row per (period, trial);
+    the gym env reads a trial's steps straight from the table instead of from a dense batch.
+
+    Attributes:
+        rows: ``(R, ...)`` the distinct values.
+        index: ``(T, B)`` intp, the row of each step of each trial (every entry in ``[0, R)``).
+    """
+
+    rows: NDArray
+    index: NDArray[np.intp]
+
+    def dense(self) -> NDArray:
+        """The ``(T, B, ...)`` array (a fresh one, written once)."""
+        return np.take(self.rows, self.index, axis=0, mode="clip")
+
+    def steps(self, trial: int, start: int, stop: int) -> NDArray:
+        """``(stop - start, ...)`` the values of steps ``start:stop`` of trial ``trial`` (a fresh array)."""
+        return np.take(self.rows, self.index[start:stop, trial], axis=0)
+
+    @classmethod
+    def of(cls, array: NDArray) -> Gathered:
+        """A dense ``(T, B, ...)`` array as a table of ``T·B`` rows (a view when ``array`` is C-contiguous)."""
+        n_steps, batch = array.shape[:2]
+        rows = np.reshape(array, (n_steps * batch, *array.shape[2:]))
+        return cls(rows, np.arange(n_steps * batch, dtype=np.intp).reshape(n_steps, batch))
+
+
+@dataclass(frozen=True)
+class CompactBatch:
+    """Noise-free trials stored compactly: :meth:`expand` is the :class:`TrialBatch` they stand for.
+
+    :meth:`Task.sample_compact <mtrnn.envs.task.Task.sample_compact>` returns one; it draws from its generator
+    exactly as ``sample_batch(..., noise=False)`` does, and ``expand()`` equals that batch bit for bit. The gym
+    env plays its trials from here: a trial start then costs no ``(T, B, n_in)`` write.
+
+    Attributes:
+        inputs: ``(T, B, n_in)`` noise-free inputs as a :class:`Gathered`.
+        targets: ``(T, B, n_out)`` targets.
+        mask: ``(T, B, n_out)`` loss weights.
+        labels: ``(T, B)`` correct actions.
+        periods, conditions, lengths, dt, input_noise_std, metadata: as in :class:`TrialBatch`.
+        source: the dense batch itself, for tasks that have no compact form (``expand`` returns it).
+    """
+
+    inputs: Gathered
+    targets: Gathered
+    mask: Gathered
+    labels: Gathered
+    periods: Mapping[str, tuple[NDArray[np.int64], NDArray[np.int64]]]
+    conditions: Mapping[str, NDArray]
+    lengths: NDArray[np.int64]
+    dt: float
+    input_noise_std: float = 0.0
+    metadata: Mapping[str, object] = field(default_factory=dict)
+    source: TrialBatch | None = None
+
+    @property
+    def batch_size(self) -> int:
+        """``B``, the number of trials."""
+        return int(self.lengths.shape[0])
+
+    @property
+    def n_steps(self) -> int:
+        """``T``, the padded number of time steps."""
+        return int(self.labels.index.shape[0])
+
+    @classmethod
+    def of(cls, batch: TrialBatch) -> CompactBatch:
+        """A noise-free :class:`TrialBatch` in this form (views of its arrays; ``expand`` returns ``batch``)."""
+        return cls(
+            inputs=Gathered.of(batch.inputs),
+            targets=Gathered.of(batch.targets),
+            mask=Gathered.of(batch.mask),
+            labels=Gathered.of(batch.labels),
+            periods=batch.periods,
+            conditions=batch.conditions,
+            lengths=batch.lengths,
+            dt=batch.dt,
+            input_noise_std=batch.input_noise_std,
+            metadata=batch.metadata,
+            source=batch,
+        )
+
+    def expand(self) -> TrialBatch:
+        """The dense, noise-free :class:`TrialBatch` (``noise_added`` is True only when ``input_noise_std`` is 0)."""
+        if self.source is not None:
+            return self.source
+        return TrialBatch(
+            inputs=self.inputs.dense(),
+            targets=self.targets.dense(),
+            mask=self.mask.dense(),
+            labels=self.labels.dense(),
+            periods=self.periods,
+            conditions=self.conditions,
+            lengths=self.lengths,
+            dt=self.dt,
+            input_noise_std=self.input_noise_std,
+            noise_added=self.input_noise_std == 0,
+            metadata=self.metadata,
+        )
+
+    def without_signals(self) -> TrialBatch:
+        """The batch as ``expand().select(all, signals=False)`` gives it, without writing any ``(T, B, n)`` array:
+        dense ``labels``, read-only zero ``inputs``/``targets`` and a 0/1 ``mask`` of the checked steps broadcast
+        over the outputs. It is what a task's ``score``, ``decision_start`` and ``correct_actions`` read."""
+        if self.source is not None:
+            return self.source
+        n_steps, batch = self.n_steps, self.batch_size
+        zero = np.zeros((), dtype=np.float32)
+        rows = self.mask.rows
+        checked_rows = (rows.reshape(len(rows), -1).max(axis=1) > 0).astype(np.float32)
+        checked = np.take(checked_rows, self.mask.index, mode="clip")
+        return TrialBatch(
+            inputs=np.broadcast_to(zero, (n_steps, batch, self.inputs.rows.shape[-1])),
+            targets=np.broadcast_to(zero, (n_steps, batch, self.targets.rows.shape[-1])),
+            mask=np.broadcast_to(checked[:, :, None], (n_steps, batch, rows.shape[-1])),
+            labels=self.labels.dense(),
+            periods=self.periods,
+            conditions=self.conditions,
+            lengths=self.lengths,
+            dt=self.dt,
+            input_noise_std=self.input_noise_std,
+            noise_added=self.input_noise_std == 0,
+            metadata=self.metadata,
+        )

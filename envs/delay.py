@@ -169,8 +169,8 @@ class DelayGo(_GoAntiTask):
     The first 100 ms of ``go`` is a grace window (mask 0, no reward, no penalty).
 
     ## Observation
-    ``Box(-inf, inf, (1 + n_locations,), float32)``: ``[fixation, loc_0 … loc_{n-1}]``, binary plus Gaussian
-    noise of std ``input_noise_std``.
+    ``Box(-8σ, 1 + 8σ, (1 + n_locations,), float32)`` with ``σ = input_noise_std`` (``Box(-0.4, 1.4, …)`` at the
+    default 0.05): ``[fixation, loc_0 … loc_{n-1}]``, binary plus Gaussian noise of std σ (clipped at 8σ).
 
     ## Actions
     ``Discrete(1 + n_locations)``: 0 = fixate, ``k`` = respond at location ``k - 1``.
@@ -211,7 +211,8 @@ class DelayAnti(_GoAntiTask):
     The first 100 ms of ``go`` is a grace window.
 
     ## Observation
-    ``Box(-inf, inf, (1 + n_locations,), float32)``: ``[fixation, loc_0 … loc_{n-1}]``.
+    ``Box(-8σ, 1 + 8σ, (1 + n_locations,), float32)``, ``σ = input_noise_std`` (``Box(-0.4, 1.4, …)`` by default):
+    ``[fixation, loc_0 … loc_{n-1}]``.
 
     ## Actions
     ``Discrete(1 + n_locations)``: 0 = fixate, ``k`` = respond at location ``k - 1``.
@@ -300,7 +301,8 @@ class DelayMatchToSample(_MatchTask):
     The first 100 ms of ``test`` is a grace window.
 
     ## Observation
-    ``Box(-inf, inf, (1 + n_locations,), float32)``: ``[fixation, loc_0 … loc_{n-1}]``.
+    ``Box(-8σ, 1 + 8σ, (1 + n_locations,), float32)``, ``σ = input_noise_std`` (``Box(-0.4, 1.4, …)`` by default):
+    ``[fixation, loc_0 … loc_{n-1}]``.
 
     ## Actions
     ``Discrete(1 + n_locations)``: 0 = fixate, ``k`` = respond at location ``k - 1``.
@@ -341,7 +343,8 @@ class DelayAntiMatchToSample(_MatchTask):
     The first 100 ms of ``test`` is a grace window.
 
     ## Observation
-    ``Box(-inf, inf, (1 + n_locations,), float32)``: ``[fixation, loc_0 … loc_{n-1}]``.
+    ``Box(-8σ, 1 + 8σ, (1 + n_locations,), float32)``, ``σ = input_noise_std`` (``Box(-0.4, 1.4, …)`` by default):
+    ``[fixation, loc_0 … loc_{n-1}]``.
 
     ## Actions
     ``Discrete(1 + n_locations)``: 0 = fixate, ``k`` = respond at location ``k - 1``.

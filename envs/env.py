@@ -1,8 +1,10 @@
 """`TrialEnv`: a Gymnasium environment that plays the trials of a :class:`~mtrnn.envs.task.Task`.
 
-Trials are drawn in chunks (``task.sample_batch(chunk_size, rng, noise=False)``) and played from views into the
-chunk; input noise is drawn per played step from a second generator. A trial start therefore costs a fraction of
-one batch, which is what keeps a fixation-breaking random agent (one or two steps per trial) fast.
+Trials are drawn in chunks, in compact form (``task.sample_compact(chunk_size, rng)``: the trials of
+``task.sample_batch(chunk_size, rng, noise=False)`` as per-period tables where the task has them), and each
+observation is read from the chunk's tables when it is played; input noise is drawn per played step from a second
+generator. A trial start therefore writes no ``(T, n_in)`` array, which is what keeps a fixation-breaking random
+agent (a handful of steps per trial) fast.
 """
 
 from __future__ import annotations
@@ -16,18 +18,18 @@ from gymnasium import spaces
 from gymnasium.core import Env
 from numpy.typing import NDArray
 
-from mtrnn.envs.batch import TrialBatch
+from mtrnn.envs.batch import CompactBatch, TrialBatch
 from mtrnn.envs.multitask import MultiTask
 from mtrnn.envs.task import Task
 
 __all__ = ["DEFAULT_CHUNK_SIZE", "NOISE_BLOCK_ROWS", "NOISE_CLIP", "RenderMode", "TrialEnv", "draw_chunk"]
 
 #: Trials drawn per chunk by default (one ``sample_batch`` call).
-DEFAULT_CHUNK_SIZE = 64
+DEFAULT_CHUNK_SIZE = 256
 #: Rows of input noise drawn per call of the noise generator.
 NOISE_BLOCK_ROWS = 256
 #: Steps observed per segment: the first segment of a trial, and the longest (segments double along a trial).
-FIRST_SEGMENT = 2
+FIRST_SEGMENT = 8
 MAX_SEGMENT = 64
 #: Standard normal draws are clipped to ``±NOISE_CLIP`` (so every observation lies in the observation space).
 NOISE_CLIP = 8.0
@@ -72,6 +74,14 @@ def draw_chunk(task: Task, size: int, rng: np.random.Generator) -> TrialBatch:
     return task.sample_batch(size, rng, noise=False)
 
 
+def _draw_compact_chunk(task: Task, size: int, rng: np.random.Generator) -> CompactBatch:
+    """:func:`draw_chunk` in compact form: the same draws from ``rng``; ``.expand()`` is ``draw_chunk``'s batch."""
+    if isinstance(task, MultiTask) and not task.mix_within_batch:
+        rules = rng.choice(task.n_rules, size=size, p=task.weights)
+        return task.sample_compact(size, rng, conditions={"rule": rules})
+    return task.sample_compact(size, rng)
+
+
 class TrialEnv(Env[NDArray[np.float32], np.int64]):
     """Play a task's trials one step at a time.
 
@@ -90,7 +100,9 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
     ``j = 0, 1, …`` (that is ``task.sample_batch(chunk_size, rng, noise=False)``; a one-rule-per-batch
     :class:`~mtrnn.envs.multitask.MultiTask` first draws each trial's rule). The ``k``-th trial played since
     ``reset(seed=s)`` (``k = 0`` for the trial that reset starts; episodic or streaming alike, later resets
-    without a seed continue the stream) is trial ``k % chunk_size`` of ``chunk_{k // chunk_size}``.
+    without a seed continue the stream) is trial ``k % chunk_size`` of ``chunk_{k // chunk_size}``. (The env
+    draws each chunk as ``task.sample_compact``, which makes the same draws and stands for the same batch, and
+    reads each observation from it when the step is played; the default ``chunk_size`` is 256.)
 
     Input noise of std ``task.input_noise_std`` is drawn per observation from a second generator,
     ``np.random.default_rng(np.random.SeedSequence(s).spawn(1)[0])``: the ``n``-th observation returned since
@@ -137,7 +149,8 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         correct_reward: reward for a correct decision (or a correct withhold).
         wrong_reward: reward for a wrong decision.
         abort_on_break: end the trial when fixation is broken.
-        chunk_size: trials drawn per ``sample_batch`` call (part of the seeding contract).
+        chunk_size: trials drawn per chunk (part of the seeding contract). A task without a compact form keeps a
+            whole dense chunk in memory (``chunk_size × T × n_in`` floats); pass a smaller one to save memory.
         render_mode: None or ``"rgb_array"``.
         **task_kwargs: arguments of the task class (e.g. ``dt``, ``n_locations``).
     """
@@ -187,12 +200,14 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         self._seg_t0 = self._seg_len = self._seg_used = 0
         self._seg_next = FIRST_SEGMENT
         self._noise_std = np.float32(0.0)
-        self._chunk: TrialBatch | None = None
+        self._chunk: CompactBatch | None = None
+        self._light: TrialBatch | None = None
+        self._dense: TrialBatch | None = None
         self._next = 0
         self._chunk_len = 0
-        self._inputs = np.empty((0, 0, task.n_inputs), dtype=np.float32)
+        self._in_rows = np.empty((0, task.n_inputs), dtype=np.float32)
+        self._in_index = np.empty((0, 0), dtype=np.intp)
         self._labels = np.empty((0, 0), dtype=np.int64)
-        self._mask = np.empty((0, 0, 0), dtype=np.float32)
         self._checked: NDArray[np.bool_] | None = None
         self._lengths: list[int] = []
         self._decisions: list[int] = []
@@ -224,10 +239,11 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
 
     @property
     def ob(self) -> NDArray[np.float32]:
-        """``(T, n_in)`` noise-free observations of the current trial (a read-only view)."""
-        view = self._inputs[: self._length, self._i]
-        view.flags.writeable = False
-        return view
+        """``(T, n_in)`` noise-free observations of the current trial (read-only)."""
+        chunk = self._require_chunk()
+        inputs = chunk.inputs.steps(self._i, 0, self._length)
+        inputs.flags.writeable = False
+        return inputs
 
     @property
     def gt(self) -> NDArray[np.int64]:
@@ -259,7 +275,9 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         if self._chunk is None:
             return None
         if self._trial_cache is None:
-            self._trial_cache = self._chunk.select(np.array([self._i]))
+            if self._dense is None:
+                self._dense = self._chunk.expand()
+            self._trial_cache = self._dense.select(np.array([self._i]))
         return self._trial_cache
 
     def new_trial(self, conditions: Mapping[str, object] | None = None) -> dict[str, Any]:
@@ -270,9 +288,9 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         self._release()
         self._seg_next = FIRST_SEGMENT
         if conditions is not None:
-            self._load(self.task.sample_batch(1, self.np_random, conditions=conditions, noise=False))
+            self._load(self.task.sample_compact(1, self.np_random, conditions=conditions))
         elif self._chunk is None or self._next >= self._chunk_len:
-            self._load(draw_chunk(self.task, self.chunk_size, self.np_random))
+            self._load(_draw_compact_chunk(self.task, self.chunk_size, self.np_random))
         i = self._next
         self._next = i + 1
         self._i = i
@@ -323,7 +341,8 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         if action:
             checked = self._checked
             if checked is None:  # computed once per chunk, when an agent first responds
-                checked = self._checked = np.asarray((self._mask > 0).any(axis=2))
+                assert self._light is not None
+                checked = self._checked = np.asarray(self._light.checked_steps)
             if checked[t, i]:
                 if t < self._decision:
                     reward = self.fixation_penalty
@@ -406,30 +425,33 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         self._chunk = None
         self._next = 0
 
-    def _require_chunk(self) -> TrialBatch:
+    def _require_chunk(self) -> CompactBatch:
         if self._chunk is None:
             raise RuntimeError("no trial yet: call reset() first")
         return self._chunk
 
-    def _load(self, chunk: TrialBatch) -> None:
+    def _load(self, chunk: CompactBatch) -> None:
         """Make ``chunk`` the batch the next trials are played from."""
         self._chunk = chunk
+        self._dense = None
         self._chunk_len = chunk.batch_size
         self._next = 0
         # only cheap per-trial summaries here: a trial start must cost little (most trials of a random agent
-        # last a step or two); step() reads the chunk's arrays directly
-        self._inputs = chunk.inputs
-        self._labels = chunk.labels
-        self._mask = chunk.mask
+        # last a few steps); step() reads the chunk's tables directly
+        light = self._light = chunk.without_signals()
+        self._in_rows = chunk.inputs.rows
+        self._in_index = chunk.inputs.index
+        self._labels = light.labels
         self._checked = None
         self._lengths = chunk.lengths.tolist()
-        self._decisions = np.asarray(self.task.decision_start(chunk)).tolist()
-        self._correct = np.asarray(self.task.correct_actions(chunk), dtype=bool)
+        self._decisions = np.asarray(self.task.decision_start(light)).tolist()
+        self._correct = np.asarray(self.task.correct_actions(light), dtype=bool)
         self._names = tuple(chunk.periods)
         self._starts = np.stack([start for start, _ in chunk.periods.values()], axis=1).tolist()
         self._stops = np.stack([stop for _, stop in chunk.periods.values()], axis=1).tolist()
         self._conditions = {key: np.asarray(value).tolist() for key, value in chunk.conditions.items()}
-        self._noise_std = np.float32(0.0 if chunk.noise_added else chunk.input_noise_std)
+        added = chunk.source is not None and chunk.source.noise_added  # a task that adds its noise itself
+        self._noise_std = np.float32(0.0 if added else chunk.input_noise_std)
 
     def _advance_period(self, t: int) -> None:
         """Set the period of step ``t`` (the last-declared period holding it; ``""`` if none) and the next step
@@ -470,8 +492,10 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         self._release()
         size = min(self._seg_next, self._length - t)
         self._seg_next = min(2 * size, MAX_SEGMENT)
-        clean = self._inputs[t : t + size, self._i]
-        self._seg = clean + self._take_noise(size) if self._noise_std else clean.copy()
+        seg = self._in_rows.take(self._in_index[t : t + size, self._i], axis=0)
+        if self._noise_std:
+            seg += self._take_noise(size)
+        self._seg = seg
         self._seg_gt = self._labels[t : t + size, self._i].tolist()
         self._seg_t0, self._seg_len, self._seg_used = t, size, 1
         return self._seg[0]
@@ -480,7 +504,7 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         """A fresh observation of step ``t`` (the terminal observation of an episode), with the next noise row."""
         self._release()
         self._seg_len = 0
-        row = self._inputs[t, self._i]
+        row = self._in_rows[self._in_index[t, self._i]]
         return row + self._take_noise(1)[0] if self._noise_std else row.copy()
 
     def _release(self) -> None:
@@ -495,13 +519,11 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         if at + rows > len(self._noise_block):
             assert self._noise_rng is not None
             left = self._noise_block[at:]
-            blocks = [left]
-            while sum(len(block) for block in blocks) < rows:
-                block = self._noise_rng.standard_normal((NOISE_BLOCK_ROWS, self.task.n_inputs), dtype=np.float32)
-                np.clip(block, -NOISE_CLIP, NOISE_CLIP, out=block)
-                block *= self._noise_std
-                blocks.append(block)
-            self._noise_block = np.concatenate(blocks)
+            n_blocks = -(-(rows - len(left)) // NOISE_BLOCK_ROWS)
+            block = self._noise_rng.standard_normal((n_blocks * NOISE_BLOCK_ROWS, self.task.n_inputs), dtype=np.float32)
+            np.clip(block, -NOISE_CLIP, NOISE_CLIP, out=block)
+            block *= self._noise_std
+            self._noise_block = np.concatenate([left, block]) if len(left) else block
             at = 0
         self._noise_at = at + rows
         return self._noise_block[at : at + rows]

@@ -13,6 +13,8 @@ A subclass declares
 * ``condition_domains``: the typed domain of each sampled per-trial variable;
 * ``_sample_conditions(rng, batch_size)``;
 * ``_build(conditions, layout)``: inputs, targets and labels (and optionally its own mask);
+* optionally ``_tables(conditions, layout)``: the same as per-period :class:`~mtrnn.envs.batch.Gathered` tables, which
+  gives the task a compact form (:meth:`Task.sample_compact`) that the gym env plays without dense arrays;
 * ``score(outputs, batch)``.
 """
 
@@ -28,12 +30,12 @@ from typing import ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from mtrnn.envs.batch import TrialBatch
+from mtrnn.envs.batch import CompactBatch, Gathered, TrialBatch
 from mtrnn.envs.conditions import Condition, Reals
 from mtrnn.envs.layout import Layout
 from mtrnn.envs.timing import TimingSpec, to_steps
 
-__all__ = ["Built", "Layout", "PeriodTask", "Sampled", "Task", "check_batch_size", "check_dt"]
+__all__ = ["Built", "Layout", "PeriodTask", "Sampled", "Tables", "Task", "check_batch_size", "check_dt"]
 
 
 def check_dt(dt: object) -> float:
@@ -83,6 +85,30 @@ class Built:
     labels: NDArray[np.int64]
     mask: NDArray[np.float32] | None = None
     padding_zeroed: bool = False
+
+
+@dataclass(frozen=True)
+class Tables:
+    """What a task's ``_tables`` returns: every signal of a batch as a table of rows and a ``(T, B)`` row index.
+
+    ``Gathered.dense()`` of each must be what ``_build`` returns, with padding already 0 (as
+    ``Built(padding_zeroed=True)``) and the mask included.
+    """
+
+    inputs: Gathered
+    targets: Gathered
+    mask: Gathered
+    labels: Gathered
+
+    def built(self) -> Built:
+        """The dense arrays, each written once."""
+        return Built(
+            inputs=self.inputs.dense(),
+            targets=self.targets.dense(),
+            labels=self.labels.dense(),
+            mask=self.mask.dense(),
+            padding_zeroed=True,
+        )
 
 
 @dataclass(frozen=True)
@@ -145,6 +171,17 @@ class Task(ABC):
         noise: bool = True,
     ) -> TrialBatch:
         """Build ``batch_size`` trials at once (see :meth:`PeriodTask.sample_batch`)."""
+
+    def sample_compact(
+        self, batch_size: int, rng: np.random.Generator, conditions: Mapping[str, object] | None = None
+    ) -> CompactBatch:
+        """The trials of ``sample_batch(batch_size, rng, conditions, noise=False)`` in compact form.
+
+        Draws from ``rng`` exactly as that call does, and ``.expand()`` is that batch bit for bit. Tasks whose
+        signals are constant within periods keep per-period tables (no ``(T, B, n_in)`` array is written); the
+        default wraps the dense batch.
+        """
+        return CompactBatch.of(self.sample_batch(batch_size, rng, conditions, noise=False))
 
     @abstractmethod
     def score(self, outputs: NDArray[np.floating], batch: TrialBatch) -> NDArray[np.float64]:
@@ -292,6 +329,11 @@ class PeriodTask(Task):
     def _build(self, conditions: Mapping[str, NDArray], layout: Layout) -> Built:
         """Build ``(T, B, ·)`` inputs/targets and ``(T, B)`` labels for the given conditions and layout."""
 
+    def _tables(self, conditions: Mapping[str, NDArray], layout: Layout) -> Tables | None:
+        """Hook: ``_build``'s result as per-period tables (see :class:`Tables`), or None (the default) when the task
+        has no compact form."""
+        return None
+
     @property
     def grace(self) -> Mapping[str, float]:
         """Grace windows in ms at the start of periods, ``{period: ms}``: not penalised, not checked."""
@@ -338,6 +380,35 @@ class PeriodTask(Task):
             A :class:`TrialBatch` with ``inputs (T, B, n_in)``, ``targets``/``mask (T, B, n_out)``,
             ``labels (T, B)``, ``periods``, ``conditions``, ``lengths (B,)``.
         """
+        cond, durations, layout = self._draw(batch_size, rng, conditions)
+        return self._finish(self._build(cond, layout), layout, {**cond, **durations}, rng, noise)
+
+    def sample_compact(
+        self, batch_size: int, rng: np.random.Generator, conditions: Mapping[str, object] | None = None
+    ) -> CompactBatch:
+        """See :meth:`Task.sample_compact`: per-period tables when the task has them (:meth:`_tables`)."""
+        cond, durations, layout = self._draw(batch_size, rng, conditions)
+        tables = self._tables(cond, layout)
+        if tables is None:
+            built = self._build(cond, layout)
+            return CompactBatch.of(self._finish(built, layout, {**cond, **durations}, rng, noise=False))
+        return CompactBatch(
+            inputs=tables.inputs,
+            targets=tables.targets,
+            mask=tables.mask,
+            labels=tables.labels,
+            periods=self._periods(layout),
+            conditions={**cond, **durations},
+            lengths=layout.lengths.astype(np.int64, copy=False),
+            dt=self.dt,
+            input_noise_std=self.input_noise_std,
+            metadata={"task": self.name},
+        )
+
+    def _draw(
+        self, batch_size: int, rng: np.random.Generator, conditions: Mapping[str, object] | None
+    ) -> tuple[dict[str, NDArray], dict[str, NDArray[np.float64]], Layout]:
+        """Everything a batch draws from ``rng``: the conditions, the period durations (ms) and the layout."""
         batch_size = check_batch_size(batch_size)
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
@@ -352,9 +423,7 @@ class PeriodTask(Task):
         durations: dict[str, NDArray[np.float64]] = {}
         for period, key in zip(self.period_names, self.duration_names, strict=True):
             durations[key] = given[key] if key in given else self.timing[period].sample(rng, batch_size)
-        layout = self._layout(durations)
-        built = self._build(cond, layout)
-        return self._finish(built, layout, {**cond, **durations}, rng, noise)
+        return cond, durations, self._layout(durations)
 
     def _finalize_conditions(
         self,
@@ -443,13 +512,12 @@ class PeriodTask(Task):
         add_noise = noise and self.input_noise_std > 0
         if add_noise:
             self.add_input_noise(inputs, rng, layout.valid if layout.padded else None)
-        periods = {p: (layout.starts[p], layout.stops[p]) for p in self.period_names}
         return TrialBatch(
             inputs=inputs,
             targets=targets,
             mask=mask,
             labels=labels,
-            periods=periods,
+            periods=self._periods(layout),
             conditions=conditions,
             lengths=layout.lengths.astype(np.int64, copy=False),
             dt=self.dt,
@@ -457,6 +525,9 @@ class PeriodTask(Task):
             noise_added=add_noise or self.input_noise_std == 0,
             metadata={"task": self.name},
         )
+
+    def _periods(self, layout: Layout) -> dict[str, tuple[NDArray[np.int64], NDArray[np.int64]]]:
+        return {p: (layout.starts[p], layout.stops[p]) for p in self.period_names}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(dt={self.dt}, input_noise_std={self.input_noise_std})"

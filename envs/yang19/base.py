@@ -36,9 +36,9 @@ from typing import ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from mtrnn.envs.batch import TrialBatch
+from mtrnn.envs.batch import Gathered, TrialBatch
 from mtrnn.envs.layout import Layout, runs
-from mtrnn.envs.task import Built, PeriodTask, check_dt
+from mtrnn.envs.task import Built, PeriodTask, Tables, check_dt
 from mtrnn.envs.timing import TimingSpec, to_steps
 from mtrnn.envs.yang19.grids import ConditionGrid
 from mtrnn.envs.yang19.rings import N_RING_UNITS, RingEncoding, circular_distance, nearest_unit, preferred_directions
@@ -258,9 +258,13 @@ class Yang19Task(PeriodTask):
 
     # ------------------------------------------------------------------ the builder
     def _build(self, conditions: Mapping[str, NDArray], layout: Layout) -> Built:
-        """Every input, target and label is constant within a period of a trial: build one row per (period,
-        trial) (a small table) and gather it to ``(T, B, ·)`` with the layout's period index, writing each output
-        array once. Padding steps gather an all-zero row."""
+        """The dense arrays of :meth:`_tables`, each written once (one gather)."""
+        return self._tables(conditions, layout).built()
+
+    def _tables(self, conditions: Mapping[str, NDArray], layout: Layout) -> Tables:
+        """Every input, target and label is constant within a period of a trial: one row per (period, trial) (a
+        small table) and the layout's period index, ``(T, B)`` into it (padding steps point at an all-zero row);
+        the mask is :meth:`cost_mask`'s three rows and their index."""
         B = layout.batch_size
         names = self.period_names
         rank = {name: k for k, name in enumerate(names)}
@@ -269,15 +273,15 @@ class Yang19Task(PeriodTask):
         rows = np.zeros((len(names) + 1, B, self.n_inputs), dtype=np.float32)
         for name in self.fixation_periods:
             rows[rank[name], :, 0] = 1.0
+        width = self.ring.width
+        rings = rows[:, :, 1 : 1 + 2 * width].reshape(len(names) + 1, B, 2, width)  # a view: [..., modality - 1, unit]
+        trials = np.arange(B)
         for stimulus in self._stimuli(conditions):
             encoded = self.ring.encode(stimulus.direction, stimulus.strength).astype(np.float32)
-            modality = np.asarray(stimulus.modality)
-            for m in (1, 2):
-                chosen = modality == m
-                for name in stimulus.periods:
-                    rows[rank[name], chosen, self.ring_slice(m)] += encoded[chosen]
+            ring = np.asarray(stimulus.modality) - 1
+            for name in stimulus.periods:
+                rings[rank[name], trials, ring] += encoded
         rows[: len(names), :, self.rule_slice.start + self.rule_index] = 1.0
-        inputs = np.take(rows.reshape(-1, self.n_inputs), index, axis=0, mode="clip")
 
         go = np.asarray(conditions["go"], dtype=bool)
         response = np.asarray(conditions["response"], dtype=np.float64)
@@ -292,15 +296,22 @@ class Yang19Task(PeriodTask):
             table[rank[name], go, 0] = baseline
             table[rank[name], go, 1:] += bump[go]
             answer[rank[name], go] = nearest_unit(response[go]) + 1
-        targets = np.take(table.reshape(-1, self.n_outputs), index, axis=0, mode="clip")
-        labels = np.take(answer.reshape(-1), index, mode="clip")
-        return Built(inputs=inputs, targets=targets, labels=labels, mask=self.cost_mask(layout), padding_zeroed=True)
+        return Tables(
+            inputs=Gathered(rows.reshape(-1, self.n_inputs), index),
+            targets=Gathered(table.reshape(-1, self.n_outputs), index),
+            mask=self._cost_mask_table(layout),
+            labels=Gathered(answer.reshape(-1), index),
+        )
 
     def cost_mask(self, layout: Layout) -> NDArray[np.float32]:
         """Yang's cost mask ``(T, B, n_out)``: 0 for the first 100 ms, 1 until the response, 0 for 100 ms, 5 after.
 
         The fixation output's column is doubled; padding is 0.
         """
+        return self._cost_mask_table(layout).dense()
+
+    def _cost_mask_table(self, layout: Layout) -> Gathered:
+        """:meth:`cost_mask` as its three distinct rows (unchecked, before the response, after it) and a row index."""
         unchecked = int(to_steps(_UNCHECKED_MS, self.dt))
         response, length = layout.starts[self.decision_period], layout.lengths
         # runs of mask rows 0 (unchecked), 1 (before the response), 0 (grace), 2 (after), 0 (padding)
@@ -317,7 +328,7 @@ class Yang19Task(PeriodTask):
         rows = np.zeros((3, self.n_outputs), dtype=np.float32)
         rows[1], rows[2] = 1.0, _RESPONSE_WEIGHT
         rows[:, 0] *= _FIXATION_WEIGHT
-        return np.take(rows, code, axis=0, mode="clip")
+        return Gathered(rows, code)
 
     # ------------------------------------------------------------------ judging
     def score(self, outputs: NDArray[np.floating], batch: TrialBatch) -> NDArray[np.float64]:
