@@ -393,7 +393,7 @@ class MemoryEnv(Env[NDArray[np.float32], Any]):
     v0: initial version.
     """
 
-    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012
+    metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 10}  # noqa: RUF012
 
     def __init__(
         self,
@@ -402,8 +402,14 @@ class MemoryEnv(Env[NDArray[np.float32], Any]):
         streaming: bool = False,
         correct_reward: float = 1.0,
         wrong_reward: float = 0.0,
+        render_mode: str | None = None,
         **task_kwargs: Any,
     ) -> None:
+        if not isinstance(streaming, (bool, np.bool_)):
+            raise TypeError(f"streaming must be a bool (True or False), got {streaming!r} ({type(streaming).__name__})")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
+        self.render_mode = render_mode
         if isinstance(task, type) and issubclass(task, MemoryTask):
             built = task(**task_kwargs)
         elif not isinstance(task, MemoryTask):
@@ -468,13 +474,11 @@ class MemoryEnv(Env[NDArray[np.float32], Any]):
     def step(self, action: Any) -> tuple[NDArray[np.float32], float, bool, bool, dict[str, Any]]:
         if self._done:
             raise RuntimeError("step() called after the episode terminated; call reset() first")
+        choice = self._check_action(action)
         t = self._t + 1
         if t < self._length:
             self._t = t
             return self._rows[t], 0.0, False, False, {"gt": self._gt[t - 1], "new_trial": False}
-        choice = np.atleast_1d(np.asarray(action, dtype=np.int64))
-        if choice.shape != (self.task.n_heads,) or not np.all((choice >= 0) & (choice < HEAD_SIZE)):
-            raise ValueError(f"action must lie in {self.action_space}, got {action!r}")
         correct = (choice == self._answers).astype(np.float64)
         n_correct = float(correct.sum())
         reward = self.correct_reward * n_correct + self.wrong_reward * (correct.size - n_correct)
@@ -489,3 +493,40 @@ class MemoryEnv(Env[NDArray[np.float32], Any]):
             return self._rows[0], reward, False, False, info
         self._done = True
         return self._rows[-1].copy(), reward, True, False, info
+
+    def _check_action(self, action: Any) -> NDArray[np.int64]:
+        """``action`` as ``(n_heads,)`` ints in ``[0, 2)``, else ValueError naming the action and the space.
+
+        Every step's action is checked (answers before the last step are ignored, but must still be actions).
+        """
+        value = np.asarray(action)
+        if value.dtype == np.bool_ or not np.issubdtype(value.dtype, np.integer):
+            raise ValueError(f"action must lie in {self.action_space}, got {action!r}")
+        choice = np.atleast_1d(value).astype(np.int64, copy=False)
+        if choice.shape != (self.task.n_heads,) or not np.all((choice >= 0) & (choice < HEAD_SIZE)):
+            raise ValueError(f"action must lie in {self.action_space}, got {action!r}")
+        return choice
+
+    def render(self) -> NDArray[np.uint8] | None:  # type: ignore[override]
+        """``render_mode="rgb_array"``: an ``(H, W, 3)`` uint8 picture of the current trial; else None."""
+        if self.render_mode is None:
+            return None
+        if self.trial is None:
+            raise RuntimeError("render() called before reset(); call reset() first")
+        import matplotlib.pyplot as plt
+
+        from mtrnn.envs.plotting import plot_trial
+
+        name = self.spec.id if self.spec is not None else type(self.task).__name__
+        fig = plot_trial(
+            self.trial,
+            0,
+            input_names=self.task.input_names,
+            output_names=self.task.output_names,
+            title=f"{name}: step {self._t} of {self._length}",
+        )
+        try:
+            fig.canvas.draw()
+            return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+        finally:
+            plt.close(fig)

@@ -178,3 +178,38 @@ def test_env_episode_plays_the_seeded_batch_of_one() -> None:
         obs, *_ = env.step(np.zeros(2, dtype=np.int64))
         played.append(obs)
     np.testing.assert_array_equal(np.stack(played), batch.inputs[: batch.lengths[0], 0])
+
+
+@pytest.mark.parametrize("env_id", ["mtrnn/NParity-v0", "mtrnn/NDMS-v0"])
+@pytest.mark.parametrize("action", [-1, 2, 7, 0.5, "1", None, True])
+def test_env_rejects_actions_outside_the_space_at_every_step(env_id: str, action: object) -> None:
+    env = gym.make(env_id, N=3)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="action must lie in Discrete"):
+        env.step(action)
+
+
+def test_multi_head_env_rejects_a_wrong_number_of_answers() -> None:
+    env = gym.make("mtrnn/NParity-v0", N=4, heads=[2, 3, 4])
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="MultiDiscrete"):
+        env.step(np.array([0, 1]))
+
+
+@pytest.mark.parametrize("value", ["no", 1, None])
+def test_env_streaming_must_be_a_bool(value: object) -> None:
+    with pytest.raises(TypeError, match="streaming must be a bool"):
+        gym.make("mtrnn/NParity-v0", streaming=value)
+
+
+def test_env_renders_the_current_trial_as_rgb() -> None:
+    env = gym.make("mtrnn/NDMS-v0", N=2, render_mode="rgb_array")
+    env.reset(seed=0)
+    frame = env.render()
+    assert isinstance(frame, np.ndarray)
+    assert frame.dtype == np.uint8
+    assert frame.ndim == 3
+    assert frame.shape[2] == 3
+    assert frame.std() > 0  # a drawing, not a blank canvas
+    with pytest.raises(ValueError, match="render_mode must be None or one of"):
+        MemoryEnv(NDMS, render_mode="human")
