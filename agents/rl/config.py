@@ -100,8 +100,9 @@ class RLConfig:
     abort_on_break: bool = True
     #: Learning rate of Adam (> 0).
     learning_rate: float = 1e-3
-    #: Batched: trials per rollout (one update per rollout), >= 1.
-    trials_per_update: int = 128
+    #: Batched: trials per rollout (one update per rollout), >= 1. Large batches are nearly free: the policy runs
+    #: one Python step loop per rollout whatever B is, so env steps per second grow with B.
+    trials_per_update: int = 512
     #: SB3: parallel envs in ``make_vec_env`` (>= 1).
     n_envs: int = 8
     #: SB3: steps per env per rollout (>= 1).

@@ -248,7 +248,8 @@ class PPOTrainer:
             torch.manual_seed(init_seed(config.seed))
             policy = build_policy(config.network, self.task.n_inputs, self.task.n_actions, dt=self.task.dt)
         self.policy: RecurrentPolicy = policy.to(self.device)
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.learning_rate, eps=1e-5)
+        # fused Adam: one kernel for all parameters (the per-parameter Python loop dominates at these sizes)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.learning_rate, eps=1e-5, fused=True)
         self.callbacks = list(callbacks)
         self.progress = progress
         self.run_dir = RunDir(config.out_dir) if config.out_dir is not None else None
@@ -371,14 +372,16 @@ class PPOTrainer:
         config = self.config
         generator = torch.Generator().manual_seed(torch_step_seed(config.seed, step) ^ 0x5EED)
         n_trials = data.actions.shape[1]
-        totals = dict.fromkeys(("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction"), 0.0)
+        names = ("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")
+        totals = torch.zeros(len(names), device=self.device)  # summed on the device: one host sync per update
+        parameters = list(self.policy.parameters())
+        last_played = data.played.cumsum(0).argmax(0)  # (B,) each trial's last played step
         n = 0
         for _ in range(config.n_epochs):
             order = torch.randperm(n_trials, generator=generator).to(self.device)
             for index in order.tensor_split(config.n_minibatches):
-                played = data.played[:, index]
-                last = int(played.sum(dim=1).nonzero().max()) + 1  # drop steps no trial of this minibatch played
-                played = played[:last]
+                last = data.played.shape[0] if len(index) == n_trials else int(last_played[index].max()) + 1
+                played = data.played[:last, index]  # steps no trial of this minibatch played are dropped
                 weight = played / played.sum()
                 logits, values, _ = self.policy(data.inputs[:last, index])
                 log_probs = torch.log_softmax(logits, dim=-1)
@@ -398,17 +401,14 @@ class PPOTrainer:
                 loss = policy_loss + config.vf_coef * value_loss - config.ent_coef * entropy
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.policy.parameters(), config.max_grad_norm)
+                torch.nn.utils.clip_grad_norm_(parameters, config.max_grad_norm, foreach=True)
                 self.optimizer.step()
                 with torch.no_grad():
-                    totals["loss"] += float(loss)
-                    totals["policy_loss"] += float(policy_loss)
-                    totals["value_loss"] += float(value_loss)
-                    totals["entropy"] += float(entropy)
-                    totals["approx_kl"] += float((((ratio - 1) - log_ratio) * weight).sum())
-                    totals["clip_fraction"] += float((((ratio - 1).abs() > config.clip_range) * weight).sum())
+                    approx_kl = (((ratio - 1) - log_ratio) * weight).sum()
+                    clipped = (((ratio - 1).abs() > config.clip_range) * weight).sum()
+                    totals += torch.stack([loss, policy_loss, value_loss, entropy, approx_kl, clipped])
                 n += 1
-        return {k: v / n for k, v in totals.items()}
+        return dict(zip(names, (totals / n).tolist(), strict=True))
 
     def train(self) -> RLResult:
         """Train until a budget or the target is reached (or a callback returns False)."""
