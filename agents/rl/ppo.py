@@ -148,7 +148,7 @@ def act(
     ended = torch.zeros(batch.batch_size, dtype=torch.bool, device=device)
     state: Tensor | None = None
     chosen, log_probs, values = [], [], []
-    with torch.no_grad():
+    with torch.inference_mode():  # no autograd bookkeeping; the update re-runs the network with gradients
         for start in range(0, batch.n_steps, ROLLOUT_CHUNK):
             stop = min(start + ROLLOUT_CHUNK, batch.n_steps)
             logits, value, states = policy(inputs[start:stop], state)
