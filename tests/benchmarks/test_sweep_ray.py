@@ -7,11 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import ray
 
 from mtrnn.agents import TrainConfig
 from mtrnn.agents.evaluation import load_results
 from mtrnn.benchmarks.sweep import RESULTS_FILE, Backend, grid, parse_architecture, run_sweep
+
+ray = pytest.importorskip("ray", reason="Ray is the optional 'ray' extra; the dev venv (.venv) installs it")
 
 
 @pytest.fixture(scope="module")
