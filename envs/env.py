@@ -216,6 +216,10 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         self._names: tuple[str, ...] = ()
         self._starts: list[list[int]] = []
         self._stops: list[list[int]] = []
+        self._heads = np.empty((0, 0, task.n_inputs), dtype=np.float32)
+        self._head_gts: list[list[int]] = []
+        self._first_names: list[str] = []
+        self._first_changes: list[int] = []
         self._period_name = ""
         self._period_stop = 0
         self._decision = 0
@@ -296,7 +300,8 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         self._i = i
         self._length = self._lengths[i]
         self._decision = self._decisions[i]
-        self._advance_period(0)
+        self._period_name = self._first_names[i]
+        self._period_stop = self._first_changes[i]
         self._t = 0
         self._broke = False
         self._done = False
@@ -325,7 +330,8 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
             observation = step_fn(0)[0]
             t = min(self._t, self._length - 1)
             return observation, {"gt": int(self._labels[t, self._i]), "period": self._period(t), "trial": trial}
-        return self._observe(0), {"gt": int(self._labels[0, self._i]), "period": self._period_name, "trial": trial}
+        observation = self._observe(0)
+        return observation, {"gt": self._seg_gt[0], "period": self._period_name, "trial": trial}
 
     def step(self, action: int | np.integer) -> tuple[NDArray[np.float32], float, bool, bool, dict[str, Any]]:
         """Take ``action`` (0 = fixate, ``k`` = choice ``k``) at the current step; see the class docstring."""
@@ -442,13 +448,27 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         self._in_rows = chunk.inputs.rows
         self._in_index = chunk.inputs.index
         self._labels = light.labels
+        # the first segment of every trial, noise-free, in one gather (most trials of a random agent end in it)
+        self._heads = self._in_rows.take(self._in_index[:FIRST_SEGMENT].T, axis=0)
+        self._head_gts = self._labels[:FIRST_SEGMENT].T.tolist()
         self._checked = None
         self._lengths = chunk.lengths.tolist()
         self._decisions = np.asarray(self.task.decision_start(light)).tolist()
         self._correct = np.asarray(self.task.correct_actions(light), dtype=bool)
         self._names = tuple(chunk.periods)
-        self._starts = np.stack([start for start, _ in chunk.periods.values()], axis=1).tolist()
-        self._stops = np.stack([stop for _, stop in chunk.periods.values()], axis=1).tolist()
+        starts = np.stack([start for start, _ in chunk.periods.values()], axis=1)
+        stops = np.stack([stop for _, stop in chunk.periods.values()], axis=1)
+        self._starts, self._stops = starts.tolist(), stops.tolist()
+        # what _advance_period(0) would set, for every trial of the chunk at once
+        inside = (starts <= 0) & (stops > 0)
+        last = inside.shape[1] - 1 - np.argmax(inside[:, ::-1], axis=1)
+        names = ("", *self._names)
+        self._first_names = [names[k] for k in np.where(inside.any(axis=1), last + 1, 0).tolist()]
+        never = np.iinfo(np.int64).max
+        changes = np.minimum(
+            np.where(starts > 0, starts, never).min(axis=1), np.where(stops > 0, stops, never).min(axis=1)
+        )
+        self._first_changes = np.minimum(changes, chunk.lengths).tolist()
         self._conditions = {key: np.asarray(value).tolist() for key, value in chunk.conditions.items()}
         added = chunk.source is not None and chunk.source.noise_added  # a task that adds its noise itself
         self._noise_std = np.float32(0.0 if added else chunk.input_noise_std)
@@ -492,11 +512,16 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         self._release()
         size = min(self._seg_next, self._length - t)
         self._seg_next = min(2 * size, MAX_SEGMENT)
-        seg = self._in_rows.take(self._in_index[t : t + size, self._i], axis=0)
-        if self._noise_std:
-            seg += self._take_noise(size)
+        if t == 0:
+            head = self._heads[self._i, :size]
+            seg = head + self._take_noise(size) if self._noise_std else head.copy()
+            self._seg_gt = self._head_gts[self._i][:size]
+        else:
+            seg = self._in_rows.take(self._in_index[t : t + size, self._i], axis=0)
+            if self._noise_std:
+                seg += self._take_noise(size)
+            self._seg_gt = self._labels[t : t + size, self._i].tolist()
         self._seg = seg
-        self._seg_gt = self._labels[t : t + size, self._i].tolist()
         self._seg_t0, self._seg_len, self._seg_used = t, size, 1
         return self._seg[0]
 
