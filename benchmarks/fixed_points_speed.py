@@ -3,9 +3,10 @@
 ``python -m mtrnn.benchmarks.fixed_points_speed [--run-dir RUN] [--starts 1024] [--out DIR]`` finds the fixed points
 of one N = 256 leaky RNN from the same 1024 starts with the same tolerances (``tol_q = 1e-12``, ``tol_dq = 1e-20``,
 ``max_iters = 5000``, ``tol_unique = 1e-3``, outliers beyond 10 typical distances dropped), once with ours and once
-with the baseline, in the same process with one torch thread, and prints the time ratio, where the time goes in
-each, and how well the two sets of fixed points match (each baseline point's distance to the nearest of ours and
-back). Results go to ``DIR/fixed_points_speed.json`` (atomically; default: the working directory).
+with the baseline, in the same process with one torch thread (after a tiny warm-up run of each), and prints the
+time ratio, where the time goes in each, and how well the two sets of fixed points match (each baseline point's
+distance to the nearest of ours and back). Results go to ``DIR/fixed_points_speed.json`` (atomically; default:
+the working directory).
 
 The network: by default a Hopfield-like leaky tanh RNN (``α = 0.2``) with 6 planted ±1 patterns, ``W = 1.5/N ·
 Σ ξξᵀ``, whose fixed points include the patterns, their mixtures and saddles between them; or the cell of a
@@ -234,6 +235,12 @@ def _run(args: argparse.Namespace) -> dict[str, object]:
     rng = np.random.default_rng(args.seed)
     starts = trajectory_starts(cell, inputs, size, args.starts, rng)
     per_start_inputs = inputs.expand(args.starts, -1).contiguous()
+
+    # Warm-up of both on 8 starts and 5 iterations: one-time costs (autograd's and torch.func's first calls, lazy
+    # imports) would otherwise fall on whichever runs first.
+    warm = {**TOLERANCES, "max_iters": 5}
+    find_fixed_points(cell, inputs, starts[:8], warn_fraction=1.0, **warm)
+    baseline_fixed_points(cell, per_start_inputs[:8], starts[:8], **warm)  # type: ignore[arg-type]
 
     begin, begin_cpu = time.perf_counter(), time.process_time()
     ours = find_fixed_points(cell, inputs, starts, **TOLERANCES)
