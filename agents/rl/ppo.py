@@ -112,6 +112,8 @@ def gae(rewards: Tensor, values: Tensor, played: Tensor, gamma: float, lam: floa
 
 #: Steps the policy runs at a time in a rollout; it stops as soon as every trial of the batch has ended.
 ROLLOUT_CHUNK = 8
+#: Steps the policy runs at a time in an update; each chunk runs only the trials still going at its start.
+UPDATE_CHUNK = 16
 
 
 def _can_end(batch: TrialBatch, task: Task, rule: RewardRule) -> np.ndarray:
@@ -133,8 +135,9 @@ def act(
     """Run ``policy`` over ``batch`` and choose an action at every step, stopping once every trial has ended.
 
     The network runs :data:`ROLLOUT_CHUNK` steps at a time from the zero state; after each chunk the rule says
-    which trials have ended (a response on a step where it ends the trial, or the trial's last step), and the
-    loop stops when all have. Actions are sampled from the policy (Gumbel-max with ``generator``) or, without a
+    which trials have ended (a response on a step where it ends the trial, or the trial's last step), the next
+    chunk runs only the trials still going (early in training most abort within a step or two), and the loop
+    stops when all have ended. Actions are sampled from the policy (Gumbel-max with ``generator``) or, without a
     generator, greedy (argmax).
 
     Returns:
@@ -145,30 +148,35 @@ def act(
     inputs = torch.from_numpy(batch.inputs).to(device)
     can_end = torch.from_numpy(_can_end(batch, task, rule)).to(device)
     lengths = torch.from_numpy(batch.lengths).to(device)
-    ended = torch.zeros(batch.batch_size, dtype=torch.bool, device=device)
+    n_steps, batch_size, n_actions = batch.n_steps, batch.batch_size, policy.n_actions
+    chosen = torch.zeros(n_steps, batch_size, dtype=torch.long, device=device)
+    log_probs = torch.zeros(n_steps, batch_size, n_actions, device=device)
+    values = torch.zeros(n_steps, batch_size, device=device)
+    alive = torch.arange(batch_size, device=device)  # the trials still running: only they are computed
     state: Tensor | None = None
-    chosen, log_probs, values = [], [], []
+    n_run = n_steps
     with torch.inference_mode():  # no autograd bookkeeping; the update re-runs the network with gradients
-        for start in range(0, batch.n_steps, ROLLOUT_CHUNK):
-            stop = min(start + ROLLOUT_CHUNK, batch.n_steps)
-            logits, value, states = policy(inputs[start:stop], state)
-            state = states[-1]
+        for start in range(0, n_steps, ROLLOUT_CHUNK):
+            stop = min(start + ROLLOUT_CHUNK, n_steps)
+            logits, value, states = policy(inputs[start:stop, alive], state)
             log_prob = torch.log_softmax(logits, dim=-1)
             if generator is None:
                 action = log_prob.argmax(dim=-1)
-            else:
-                uniform = torch.rand(log_prob.shape, generator=generator, device=device).clamp_min_(1e-20)
-                action = (log_prob - torch.log(-torch.log(uniform))).argmax(dim=-1)
-            chosen.append(action)
-            log_probs.append(log_prob)
-            values.append(value)
-            ended |= ((action != 0) & can_end[start:stop]).any(dim=0) | (lengths <= stop)
-            if bool(ended.all()):
+            else:  # drawn for the whole batch, so a trial's noise does not depend on which others still run
+                uniform = torch.rand((stop - start, batch_size, n_actions), generator=generator, device=device)
+                gumbel = -torch.log(-torch.log(uniform[:, alive].clamp_min_(1e-20)))
+                action = (log_prob + gumbel).argmax(dim=-1)
+            chosen[start:stop, alive] = action
+            log_probs[start:stop, alive] = log_prob
+            values[start:stop, alive] = value
+            running = ~(((action != 0) & can_end[start:stop, alive]).any(dim=0) | (lengths[alive] <= stop))
+            if not bool(running.any()):
+                n_run = stop
                 break
-    run = torch.cat(chosen)
-    actions = np.zeros((batch.n_steps, batch.batch_size), dtype=np.int64)
-    actions[: run.shape[0]] = run.cpu().numpy()
-    return actions, torch.cat(log_probs), torch.cat(values)
+            alive, state = alive[running], states[-1][running]
+    actions = np.zeros((n_steps, batch_size), dtype=np.int64)
+    actions[:n_run] = chosen[:n_run].cpu().numpy()
+    return actions, log_probs[:n_run], values[:n_run]
 
 
 def greedy_actions(
@@ -380,32 +388,48 @@ class PPOTrainer:
         for _ in range(config.n_epochs):
             order = torch.randperm(n_trials, generator=generator).to(self.device)
             for index in order.tensor_split(config.n_minibatches):
-                last = data.played.shape[0] if len(index) == n_trials else int(last_played[index].max()) + 1
-                played = data.played[:last, index]  # steps no trial of this minibatch played are dropped
+                # longest trials first, so the trials still running at any step are a prefix of the minibatch
+                ends = last_played[index]
+                ends, sort = ends.sort(descending=True, stable=True)
+                index = index[sort]
+                last = int(ends[0]) + 1  # steps no trial of this minibatch played are dropped
+                played = data.played[:last, index]
                 weight = played / played.sum()
-                logits, values, _ = self.policy(data.inputs[:last, index])
-                log_probs = torch.log_softmax(logits, dim=-1)
-                new = log_probs.gather(-1, data.actions[:last, index].unsqueeze(-1)).squeeze(-1)
                 advantages = data.advantages[:last, index]
                 mean = (advantages * weight).sum()
                 std = (((advantages - mean) ** 2) * weight).sum().sqrt()
                 advantages = (advantages - mean) / (std + 1e-8)
-                log_ratio = new - data.log_probs[:last, index]
-                ratio = log_ratio.exp()
-                surrogate = torch.minimum(
-                    ratio * advantages, ratio.clamp(1 - config.clip_range, 1 + config.clip_range) * advantages
-                )
-                policy_loss = -(surrogate * weight).sum()
-                value_loss = (((data.returns[:last, index] - values) ** 2) * weight).sum()
-                entropy = (-(log_probs.exp() * log_probs).sum(-1) * weight).sum()
+                starts = list(range(0, last, UPDATE_CHUNK))
+                running = (ends[None, :] >= torch.tensor(starts, device=self.device)[:, None]).sum(1).tolist()
+                policy_loss = value_loss = entropy = approx_kl = clipped = torch.zeros((), device=self.device)
+                state: Tensor | None = None
+                for begin, n_running in zip(starts, running, strict=True):
+                    stop = min(begin + UPDATE_CHUNK, last)
+                    rows = index[:n_running]
+                    state = None if state is None else state[:n_running]  # drop the trials that have ended
+                    logits, values, states = self.policy(data.inputs[begin:stop, rows], state)
+                    state = states[-1]
+                    w = weight[begin:stop, :n_running]
+                    log_probs = torch.log_softmax(logits, dim=-1)
+                    new = log_probs.gather(-1, data.actions[begin:stop, rows].unsqueeze(-1)).squeeze(-1)
+                    adv = advantages[begin:stop, :n_running]
+                    log_ratio = new - data.log_probs[begin:stop, rows]
+                    ratio = log_ratio.exp()
+                    surrogate = torch.minimum(
+                        ratio * adv, ratio.clamp(1 - config.clip_range, 1 + config.clip_range) * adv
+                    )
+                    policy_loss = policy_loss - (surrogate * w).sum()
+                    value_loss = value_loss + (((data.returns[begin:stop, rows] - values) ** 2) * w).sum()
+                    entropy = entropy + (-(log_probs.exp() * log_probs).sum(-1) * w).sum()
+                    with torch.no_grad():
+                        approx_kl = approx_kl + (((ratio - 1) - log_ratio) * w).sum()
+                        clipped = clipped + (((ratio - 1).abs() > config.clip_range) * w).sum()
                 loss = policy_loss + config.vf_coef * value_loss - config.ent_coef * entropy
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(parameters, config.max_grad_norm, foreach=True)
                 self.optimizer.step()
                 with torch.no_grad():
-                    approx_kl = (((ratio - 1) - log_ratio) * weight).sum()
-                    clipped = (((ratio - 1).abs() > config.clip_range) * weight).sum()
                     totals += torch.stack([loss, policy_loss, value_loss, entropy, approx_kl, clipped])
                 n += 1
         return dict(zip(names, (totals / n).tolist(), strict=True))

@@ -3,6 +3,7 @@ directory gives the analysis toolkit the policy's cell."""
 
 from __future__ import annotations
 
+import copy
 import csv
 import dataclasses
 import signal
@@ -109,6 +110,32 @@ def test_save_then_load_gives_the_same_actions(learned: tuple[PPOTrainer, RLResu
     header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
     assert {"reward", "eval_reward", "perf/mtrnn/DelayGo-v0", "trials", "env_steps"} <= set(header)
     assert "curves.png" in (run / "report.md").read_text()
+
+
+def test_update_running_only_unfinished_trials_equals_the_whole_trial_pass(
+    learned: tuple[PPOTrainer, RLResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The update runs each chunk of steps on the trials still going; the gradient step equals one pass over
+    whole trials (the learned policy holds fixation, so trials end at many different steps)."""
+    import mtrnn.agents.rl.ppo as ppo
+
+    trained, _ = learned
+    trainer = PPOTrainer(dataclasses.replace(trained.config, out_dir=None))
+    trainer.policy.load_state_dict(trained.policy.state_dict())
+    data = trainer.rollout(1)
+    assert len(set(data.outcome.end.tolist())) > 3
+    policy, optimizer = copy.deepcopy(trainer.policy.state_dict()), copy.deepcopy(trainer.optimizer.state_dict())
+    results = []
+    for chunk in (1, 10_000):
+        monkeypatch.setattr(ppo, "UPDATE_CHUNK", chunk)
+        trainer.policy.load_state_dict(policy)
+        trainer.optimizer.load_state_dict(optimizer)
+        stats = trainer.update(data, 1)
+        results.append((stats, [p.detach().clone() for p in trainer.policy.parameters()]))
+    (chunked, after_chunked), (whole, after_whole) = results
+    assert chunked == pytest.approx(whole, rel=1e-4, abs=1e-6)
+    for a, b in zip(after_chunked, after_whole, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
 
 
 @pytest.mark.parametrize("architecture", [Architecture.GRU, Architecture.LSTM])
