@@ -182,11 +182,11 @@ def jacobians(
             uc = u[start : start + chunk].detach()
             cotangents = torch.eye(size, dtype=x.dtype, device=x.device).unsqueeze(1).expand(-1, xc.shape[0], -1)
             if with_inputs:
-                value, pull = vjp(lambda xi, ui: step(ui, xi), xc, uc)
+                value, pull = vjp(lambda xi, ui: step(ui, xi), xc, uc)[:2]
                 rows_x, rows_u = vmap(pull)(cotangents)  # (S, B, S), (S, B, n_in)
                 ju.append(rows_u.permute(1, 0, 2).detach())
             else:
-                value, pull = vjp(lambda xi, uc=uc: step(uc, xi), xc)
+                value, pull = vjp(lambda xi, uc=uc: step(uc, xi), xc)[:2]
                 (rows_x,) = vmap(pull)(cotangents)
             jx.append(rows_x.permute(1, 0, 2).detach())
             fx.append(value.detach())
