@@ -394,9 +394,10 @@ def find_fixed_points(
        centroid are dropped as outliers (fixed-point-finder's rule); None keeps them.
     3. Deduplication: points within ``tol_unique`` of each other in every coordinate (inputs included) are one
        point; the one with the lowest ``q`` is kept.
-    4. ``polish_method``: Levenberg-Marquardt (→ Newton) to ``tol_q`` on the unique points; deduplicated again.
-    5. Jacobians ``dF/dx`` and ``dF/du`` by ``torch.func.vmap(jacrev)``, eigenvalues with right and left
-       eigenvectors, stability; points sorted by increasing ``q``.
+    4. ``polish_method``: Newton (damped to Levenberg-Marquardt where a step fails) to ``tol_q`` on the unique
+       points; deduplicated again.
+    5. Jacobians ``dF/dx`` and ``dF/du`` by one ``torch.func.vmap``-ed batched backward pass, eigenvalues with
+       right and left eigenvectors, stability; points sorted by increasing ``q``.
 
     The cell's parameters get ``requires_grad=False`` and the cell eval mode (no training noise) while this runs;
     both are restored afterwards, also when it raises. Computation runs in the dtype and on the device of the
