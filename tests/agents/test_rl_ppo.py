@@ -120,22 +120,27 @@ def test_update_running_only_unfinished_trials_equals_the_whole_trial_pass(
     import mtrnn.agents.rl.ppo as ppo
 
     trained, _ = learned
-    trainer = PPOTrainer(dataclasses.replace(trained.config, out_dir=None))
+    trainer = PPOTrainer(dataclasses.replace(trained.config, out_dir=None, n_epochs=2))
     trainer.policy.load_state_dict(trained.policy.state_dict())
-    data = trainer.rollout(1)
-    assert len(set(data.outcome.end.tolist())) > 3
-    policy, optimizer = copy.deepcopy(trainer.policy.state_dict()), copy.deepcopy(trainer.optimizer.state_dict())
-    results = []
-    for chunk in (1, 10_000):
-        monkeypatch.setattr(ppo, "UPDATE_CHUNK", chunk)
-        trainer.policy.load_state_dict(policy)
-        trainer.optimizer.load_state_dict(optimizer)
-        stats = trainer.update(data, 1)
-        results.append((stats, [p.detach().clone() for p in trainer.policy.parameters()]))
-    (chunked, after_chunked), (whole, after_whole) = results
-    assert chunked == pytest.approx(whole, rel=1e-4, abs=1e-6)
-    for a, b in zip(after_chunked, after_whole, strict=True):
-        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as train() runs (this test calls rollout and update directly)
+    try:
+        data = trainer.rollout(1)
+        assert len(set(data.outcome.end.tolist())) > 3
+        policy, optimizer = copy.deepcopy(trainer.policy.state_dict()), copy.deepcopy(trainer.optimizer.state_dict())
+        results = []
+        for chunk in (3, 10_000):
+            monkeypatch.setattr(ppo, "UPDATE_CHUNK", chunk)
+            trainer.policy.load_state_dict(policy)
+            trainer.optimizer.load_state_dict(optimizer)
+            stats = trainer.update(data, 1)
+            results.append((stats, [p.detach().clone() for p in trainer.policy.parameters()]))
+        (chunked, after_chunked), (whole, after_whole) = results
+        assert chunked == pytest.approx(whole, rel=1e-4, abs=1e-6)
+        for a, b in zip(after_chunked, after_whole, strict=True):
+            torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("architecture", [Architecture.GRU, Architecture.LSTM])
