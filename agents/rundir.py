@@ -25,7 +25,6 @@ import json
 import math
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +38,7 @@ from torch import Tensor
 
 from mtrnn.agents.config import TrainConfig
 from mtrnn.agents.networks import RecurrentNetwork, build_network
+from mtrnn.envs.io import atomic_write_bytes, atomic_write_text
 
 __all__ = [
     "CallbackState",
@@ -66,45 +66,6 @@ TEXT_COLUMNS = ("change",)
 
 class RunFileError(ValueError):
     """A run file is missing, corrupt or truncated; the message names the file and what to do."""
-
-
-def _umask() -> int:
-    """The process's umask (from ``/proc`` where available, else set-and-restore)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except OSError:
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: a temporary file in the same folder, fsync, then ``os.replace``.
-
-    The file gets the permissions a plain ``open(path, "wb")`` would (``0o666`` less the umask).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        if hasattr(os, "fchmod"):
-            os.fchmod(handle, 0o666 & ~_umask())
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    """Write UTF-8 ``text`` to ``path`` atomically."""
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 @dataclass(frozen=True)

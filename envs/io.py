@@ -1,4 +1,9 @@
-"""Atomic file writes for envs outputs (gallery summaries, benchmark results): a temp file, then ``os.replace``."""
+"""Atomic file writes, the one implementation every mtrnn package uses (envs: gallery summaries; agents: run
+directories; analysis and benchmarks: results): a temporary file beside the target, fsync, then ``os.replace``.
+
+Readers see the old file or the new one, never half of it; files get the permissions a plain ``open(path, "w")``
+would (``0o666`` less the umask), not ``mkstemp``'s private ``0o600``.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +11,44 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write_text"]
+__all__ = ["atomic_write_bytes", "atomic_write_text"]
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` to ``path`` atomically (readers see the old file or the new one, never half of it).
+def _umask() -> int:
+    """The process's umask (from ``/proc`` where available, else set-and-restore)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
-    The parent folder is created if needed; the temp file lives beside ``path`` so ``os.replace`` stays on one file
-    system, and is removed if writing fails.
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically.
+
+    The parent folder is created if needed; the temporary file lives beside ``path`` so ``os.replace`` stays on one
+    file system, and is removed if writing fails.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
+        if hasattr(os, "fchmod"):
+            os.fchmod(handle, 0o666 & ~_umask())
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        Path(temp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write UTF-8 ``text`` to ``path`` atomically (see :func:`atomic_write_bytes`)."""
+    atomic_write_bytes(path, text.encode("utf-8"))
