@@ -101,7 +101,9 @@ BAD_VALUES: list[tuple[str, Any, type[Exception]]] = [
 ]
 
 
-@pytest.mark.parametrize(("name", "value", "error"), BAD_VALUES, ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(BAD_VALUES)])
+@pytest.mark.parametrize(
+    ("name", "value", "error"), BAD_VALUES, ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(BAD_VALUES)]
+)
 def test_bad_values_raise_errors_naming_the_field(name: str, value: Any, error: type[Exception]) -> None:
     with pytest.raises(error, match=name):
         TrainConfig(**{name: value})
