@@ -136,7 +136,8 @@ class ProgressBar(Callback):
 
     def _show(self, state: TrainState) -> None:
         if self._bar is not None:
-            self._bar.set_postfix(loss=f"{state.loss:.4f}", perf=f"{state.min_performance:.3f}", refresh=False)
+            loss = "—" if math.isnan(state.loss) else f"{state.loss:.4f}"  # NaN only before the first update
+            self._bar.set_postfix(loss=loss, perf=f"{state.min_performance:.3f}", refresh=False)
 
     def on_step(self, state: TrainState) -> bool:
         if self._bar is not None:
