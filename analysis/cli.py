@@ -348,7 +348,7 @@ def _fixed_points(args: argparse.Namespace) -> str:
     inputs = period_input(batch, period, trial=0)
     rng = np.random.default_rng(args.seed)
     starts = sample_initial_states(network, batch, args.n_starts, args.noise, rng, period=period)
-    points = find_fixed_points(network.cell, inputs, starts, max_iters=args.max_iters)
+    points = find_fixed_points(network.cell, inputs, starts, max_iters=args.max_iters, max_q=args.max_q)
     points.save(out / "fixed_points.npz")
     save_json(
         out / "fixed_points.json",
@@ -393,6 +393,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-starts", type=int, default=256, help="starting states (default 256)")
     p.add_argument("--noise", type=float, default=0.05, help="noise std added to the starting states (default 0.05)")
     p.add_argument("--max-iters", type=int, default=5000, help="Adam iterations at most (default 5000)")
+    p.add_argument(
+        "--max-q",
+        type=float,
+        default=1e-4,
+        help="keep points with q <= MAX_Q (default 1e-4; trained networks often keep memories on slow points: 1e-3)",
+    )
     p.set_defaults(handler=_fixed_points)
 
     p = add("timescales", "τ_net per unit from autocorrelation fits (Khajehabdollahi, Zeraati et al. 2024)")

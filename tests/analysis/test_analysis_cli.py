@@ -82,7 +82,8 @@ def test_similarity_of_three_runs(runs: dict[str, Path], tmp_path: Path) -> None
 
 def test_fixed_points(runs: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "fp"
-    argv = ["fixed-points", str(runs["leaky_rnn"]), "--n-starts", "8", "--max-iters", "300", "--out", str(out)]
+    argv = ["fixed-points", str(runs["leaky_rnn"]), "--n-starts", "8", "--max-iters", "300", "--max-q", "1e-3"]
+    argv += ["--out", str(out)]
     assert main(argv) == 0
     summary = json.loads((out / "fixed_points.json").read_text())
     assert summary["period"] == "delay" and summary["n_points"] >= 1
