@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Condition", "Flag", "Integers", "Reals"]
+__all__ = ["Condition", "Flag", "Integers", "Reals", "check_conditions"]
 
 
 class Condition(ABC):
@@ -86,3 +87,23 @@ class Flag(Condition):
     def check(self, name: str, values: NDArray) -> None:
         if not np.all((values == 0) | (values == 1)):
             raise ValueError(f"conditions[{name!r}] must be booleans (True/False or 0/1)")
+
+
+def check_conditions(
+    conditions: Mapping[str, object] | None, domains: Mapping[str, Condition], batch_size: int
+) -> dict[str, NDArray]:
+    """Explicit ``conditions`` checked against a task's ``domains`` and broadcast to ``(batch_size,)`` arrays.
+
+    ``None`` means nothing is fixed. Unknown keys raise ValueError listing the allowed keys; values outside a domain
+    raise the domain's own error (see :meth:`Condition.coerce`).
+    """
+    if conditions is None:
+        return {}
+    if not isinstance(conditions, Mapping):
+        raise TypeError(f"conditions must be a mapping of name -> value, got {type(conditions).__name__}")
+    checked = {}
+    for key, value in conditions.items():
+        if key not in domains:
+            raise ValueError(f"conditions has unknown key {key!r}; allowed keys are {sorted(domains)}")
+        checked[key] = domains[key].coerce(key, value, batch_size)
+    return checked

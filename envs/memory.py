@@ -31,7 +31,7 @@ from gymnasium.core import Env
 from numpy.typing import NDArray
 
 from mtrnn.envs.batch import TrialBatch
-from mtrnn.envs.conditions import Condition, Integers, Reals
+from mtrnn.envs.conditions import Condition, Integers, Reals, check_conditions
 from mtrnn.envs.task import Task, _prime_allocator, check_batch_size, check_dt
 
 __all__ = ["NDMS", "MemoryEnv", "MemoryTask", "MultiHeadBatch", "NParity", "check_heads"]
@@ -274,17 +274,7 @@ class MemoryTask(Task):
         )
 
     def _check_conditions(self, conditions: Mapping[str, object] | None, batch_size: int) -> dict[str, NDArray]:
-        if conditions is None:
-            return {}
-        if not isinstance(conditions, Mapping):
-            raise TypeError(f"conditions must be a mapping of name -> value, got {type(conditions).__name__}")
-        domains = self.condition_domains
-        checked = {}
-        for key, value in conditions.items():
-            if key not in domains:
-                raise ValueError(f"conditions has unknown key {key!r}; allowed keys are {sorted(domains)}")
-            checked[key] = domains[key].coerce(key, value, batch_size)
-        return checked
+        return check_conditions(conditions, self.condition_domains, batch_size)
 
     # ------------------------------------------------------------------ scoring
     def _check_outputs(self, outputs: NDArray[np.floating], batch: TrialBatch) -> NDArray[np.floating]:

@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mtrnn.envs.batch import CompactBatch, Gathered, TrialBatch
-from mtrnn.envs.conditions import Condition, Reals
+from mtrnn.envs.conditions import Condition, Reals, check_conditions
 from mtrnn.envs.layout import Layout
 from mtrnn.envs.timing import TimingSpec, to_steps
 
@@ -443,17 +443,7 @@ class PeriodTask(Task):
         return conditions
 
     def _check_conditions(self, conditions: Mapping[str, object] | None, batch_size: int) -> dict[str, NDArray]:
-        if conditions is None:
-            return {}
-        if not isinstance(conditions, Mapping):
-            raise TypeError(f"conditions must be a mapping of name -> value, got {type(conditions).__name__}")
-        domains = self.all_condition_domains
-        checked = {}
-        for key, value in conditions.items():
-            if key not in domains:
-                raise ValueError(f"conditions has unknown key {key!r}; allowed keys are {sorted(domains)}")
-            checked[key] = domains[key].coerce(key, value, batch_size)
-        return checked
+        return check_conditions(conditions, self.all_condition_domains, batch_size)
 
     def _layout(self, durations: Mapping[str, NDArray[np.float64]]) -> Layout:
         steps = np.maximum(to_steps(np.stack([durations[k] for k in self.duration_names]), self.dt), 1)
