@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PY1 := $(VENV1)/bin/python
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: demo test test-gym029 test-gym1 lint format type bench gallery clean
+.PHONY: demo venvs test test-gym029 test-gym1 lint format type bench gallery clean
 
 # Development environment: gymnasium 0.29 with neurogym (interop extra) and the RL extra.
 $(VENV)/.installed: pyproject.toml constraints.txt constraints-gym029.txt
@@ -25,7 +25,14 @@ $(VENV1)/.installed: pyproject.toml constraints.txt
 demo: $(VENV)/.installed
 	$(PY) -m mtrnn.agents.cli --task mtrnn/DelayAnti-v0 --out runs/demo --target-perf 0.95 --max-steps 3000 --eval-interval 10 --overwrite
 
-test: test-gym029 test-gym1
+# Both virtual environments are built side by side (pip waits on the network most of the time), then the suite
+# runs once per gymnasium line.
+venvs:
+	$(MAKE) -j2 $(VENV)/.installed $(VENV1)/.installed
+
+test: venvs
+	$(MAKE) test-gym029
+	$(MAKE) test-gym1
 
 test-gym029: $(VENV)/.installed
 	$(PY) -m pytest -n 2 -q
