@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
@@ -11,15 +9,6 @@ import torch
 from mtrnn.agents.continual import OrthogonalProjection, projector
 from mtrnn.agents.networks import Activation, NetworkConfig, RecurrentNetwork, build_network
 from mtrnn.envs import Task, TrialBatch
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny networks: one torch thread (several threads only contend on a loaded machine)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def test_projector_shrinks_used_directions_and_keeps_unused_ones() -> None:

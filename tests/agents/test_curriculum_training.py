@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from mtrnn.agents import Callback, TrainConfig, Trainer, TrainState
+from mtrnn.agents import TrainConfig, Trainer, TrainState
 from mtrnn.agents.cli import main
 from mtrnn.agents.config import Continual, Optimizer
 from mtrnn.agents.curriculum import CurriculumCallback, resize_heads
@@ -32,15 +30,7 @@ from mtrnn.envs import (
     MemoryEnv,
     ParameterSchedule,
 )
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny networks: one torch thread (several threads only contend on a loaded machine)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+from tests.agents.support import InterruptAt, metrics_without_time
 
 
 def _levina(train_tau: bool = True, hidden: int = 16, heads: int = 3) -> torch.nn.Module:
@@ -196,11 +186,6 @@ Trainer(TrainConfig.from_dict({config}), callbacks=[KillAt()], report=False).tra
 """
 
 
-def _metrics_without_time(path: Path) -> list[dict[str, str]]:
-    with path.open() as file:
-        return [{k: v for k, v in row.items() if k != "time"} for row in csv.DictReader(file)]
-
-
 def test_killed_run_resumes_mid_curriculum_to_the_same_metrics(tmp_path: Path) -> None:
     """kill -9 after the readout grew; --resume regrows it from the checkpoint and replays the same run."""
     config = _tiny_config(advance_threshold=None, trials_per_stage=40)  # a new head at every evaluation
@@ -211,8 +196,8 @@ def test_killed_run_resumes_mid_curriculum_to_the_same_metrics(tmp_path: Path) -
     assert RunDir(killed).read_checkpoint().step == 15
     assert main(["--resume", str(killed), "--no-progress"]) == 0
     Trainer(dataclasses.replace(config, out_dir=str(whole)), report=False).train()
-    rows = _metrics_without_time(whole / "metrics.csv")
-    assert _metrics_without_time(killed / "metrics.csv") == rows
+    rows = metrics_without_time(whole / "metrics.csv")
+    assert metrics_without_time(killed / "metrics.csv") == rows
     assert [row["change"] for row in rows if row["change"]][-1] == "curriculum stage 6: NParity heads N=2..8"
     assert rows[-2]["perf/mtrnn/NParity-v0/N=7"] != ""  # the N=8 head came with the last evaluation
     assert (killed / "model.safetensors").read_bytes() == (whole / "model.safetensors").read_bytes()
@@ -250,27 +235,17 @@ def test_rule_switch_with_projection_resumes_exactly_in_process(tmp_path: Path) 
         max_steps=20,
         out_dir=str(tmp_path / "a"),
     )
-    trainer = Trainer(config, callbacks=[_InterruptAt(12)], report=False)
+    trainer = Trainer(config, callbacks=[InterruptAt(12)], report=False)
     with pytest.raises(KeyboardInterrupt):
         trainer.train()
     state = RunDir(tmp_path / "a").read_checkpoint().callbacks[0].state
     assert state["curriculum"]["stage"] == 1 and state["projection"]["tasks_done"] == 1
     Trainer.resume(tmp_path / "a", report=False).train()
     Trainer(dataclasses.replace(config, out_dir=str(tmp_path / "b")), report=False).train()
-    rows = _metrics_without_time(tmp_path / "a" / "metrics.csv")
-    assert rows == _metrics_without_time(tmp_path / "b" / "metrics.csv")
+    rows = metrics_without_time(tmp_path / "a" / "metrics.csv")
+    assert rows == metrics_without_time(tmp_path / "b" / "metrics.csv")
     assert {"perf/mtrnn/DelayGo-v0", "perf/mtrnn/DelayAnti-v0"} <= set(rows[0])
     assert [row["change"] for row in rows if row["change"]] == ["curriculum stage 1: mtrnn/DelayAnti-v0"]
-
-
-class _InterruptAt(Callback):
-    def __init__(self, step: int) -> None:
-        self.at = step
-
-    def on_step(self, state: TrainState) -> bool:
-        if state.step == self.at:
-            raise KeyboardInterrupt
-        return True
 
 
 @pytest.mark.parametrize(

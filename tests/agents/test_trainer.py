@@ -34,6 +34,7 @@ from mtrnn.agents import (
 from mtrnn.agents.config import available_cores
 from mtrnn.agents.losses import masked_cross_entropy, masked_mse
 from mtrnn.envs import DelayGo, make_task
+from tests.agents.support import InterruptAt, metrics_without_time
 
 TINY = TrainConfig(
     env_ids=("mtrnn/DelayGo-v0",),
@@ -45,12 +46,6 @@ TINY = TrainConfig(
     threads=1,
     prefetch=0,
 )
-
-
-def _metrics_without_time(path: Path) -> list[list[str]]:
-    rows = [line.split(",") for line in path.read_text().splitlines()]
-    time_column = rows[0].index("time")
-    return [row[:time_column] + row[time_column + 1 :] for row in rows]
 
 
 # ---------------------------------------------------------------------- losses
@@ -333,25 +328,15 @@ def test_killed_run_with_a_curriculum_resumes_to_the_same_metrics(tmp_path: Path
     whole_curriculum = Curriculum()
     Trainer(replace(config, out_dir=str(whole_dir)), callbacks=[whole_curriculum], report=False).train()
     assert resumed.state.step == 40
-    assert _metrics_without_time(killed_dir / "metrics.csv") == _metrics_without_time(whole_dir / "metrics.csv")
+    assert metrics_without_time(killed_dir / "metrics.csv") == metrics_without_time(whole_dir / "metrics.csv")
     assert "stage 1" in (whole_dir / "metrics.csv").read_text()
     assert (killed_dir / "model.safetensors").read_bytes() == (whole_dir / "model.safetensors").read_bytes()
     assert resumed_curriculum.seen == whole_curriculum.seen  # type: ignore[attr-defined]
 
 
-class _InterruptAt(Callback):
-    def __init__(self, step: int) -> None:
-        self.at = step
-
-    def on_step(self, state: TrainState) -> bool:
-        if state.step == self.at:
-            raise KeyboardInterrupt
-        return True
-
-
 def test_interrupted_run_resumes_its_curriculum_in_process(tmp_path: Path) -> None:
     config = replace(TINY, max_steps=30, eval_interval=10, out_dir=str(tmp_path / "a"))
-    trainer = Trainer(config, callbacks=[Curriculum(), _InterruptAt(15)], report=False)
+    trainer = Trainer(config, callbacks=[Curriculum(), InterruptAt(15)], report=False)
     with pytest.raises(KeyboardInterrupt):
         trainer.train()
     assert trainer.last_checkpoint == 10
@@ -361,9 +346,7 @@ def test_interrupted_run_resumes_its_curriculum_in_process(tmp_path: Path) -> No
     resumed.train()
     assert resumed.task.name == "DelayGo"  # back to stage 0 at step 20
     Trainer(replace(config, out_dir=str(tmp_path / "b")), callbacks=[Curriculum()], report=False).train()
-    assert _metrics_without_time(tmp_path / "a" / "metrics.csv") == _metrics_without_time(
-        tmp_path / "b" / "metrics.csv"
-    )
+    assert metrics_without_time(tmp_path / "a" / "metrics.csv") == metrics_without_time(tmp_path / "b" / "metrics.csv")
 
 
 def test_resume_may_change_the_budget_and_learning_rate_and_records_it(tmp_path: Path) -> None:
