@@ -28,7 +28,6 @@ from tqdm.auto import tqdm
 
 from mtrnn.agents.evaluation.results import (
     AgentInfo,
-    ComponentResult,
     EvaluationResults,
     Machine,
     Status,
@@ -71,20 +70,6 @@ class Limits:
             raise ValueError(f"memory_mb must be an int >= 64 (MiB) or None, got {self.memory_mb!r}")
         if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:
             raise ValueError(f"threads must be an int >= 1, got {self.threads!r}")
-
-
-def _task_from_dict(entry: dict) -> TaskResult:
-    return TaskResult(
-        env_id=entry["env_id"],
-        status=Status(entry["status"]),
-        kind=entry["kind"],
-        n_trials=entry["n_trials"],
-        first_seed=entry["seeds"]["first"],
-        n_correct=entry["n_correct"],
-        seconds=float(entry["seconds"]),
-        error=entry["error"],
-        components=tuple(ComponentResult(c["env_id"], c["n_trials"], c["n_correct"]) for c in entry["components"]),
-    )
 
 
 def _tail(path: Path, lines: int = 6) -> str:
@@ -131,7 +116,7 @@ def _run_worker(
         def collect() -> None:
             while len(done) < len(env_ids) and (work / _RESULT.format(len(done))).exists():
                 data = json.loads((work / _RESULT.format(len(done))).read_text(encoding="utf-8"))
-                done.append((_task_from_dict(data["task"]), data["name"], data["version"]))
+                done.append((TaskResult.from_dict(data["task"]), data["name"], data["version"]))
 
         with (work / _LOG).open("wb") as log:
             process = subprocess.Popen(

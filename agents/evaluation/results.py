@@ -321,6 +321,21 @@ class TaskResult:
         """95 % Wilson interval of :attr:`performance` (None when failed)."""
         return None if self.n_correct is None else wilson_interval(self.n_correct, self.n_trials)
 
+    @classmethod
+    def from_dict(cls, entry: Mapping[str, Any]) -> TaskResult:
+        """The inverse of :meth:`to_dict` (derived fields such as ``performance`` are recomputed, not read)."""
+        return cls(
+            env_id=entry["env_id"],
+            status=Status(entry["status"]),
+            kind=entry["kind"],
+            n_trials=entry["n_trials"],
+            first_seed=entry["seeds"]["first"],
+            n_correct=entry["n_correct"],
+            seconds=float(entry["seconds"]),
+            error=entry["error"],
+            components=tuple(ComponentResult(c["env_id"], c["n_trials"], c["n_correct"]) for c in entry["components"]),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         interval = self.interval
         return {
@@ -413,26 +428,9 @@ class EvaluationResults:
         """
         _validate(data, source)
         assert isinstance(data, dict)
-        tasks = []
-        for entry in data["tasks"]:
-            tasks.append(
-                TaskResult(
-                    env_id=entry["env_id"],
-                    status=Status(entry["status"]),
-                    kind=entry["kind"],
-                    n_trials=entry["n_trials"],
-                    first_seed=entry["seeds"]["first"],
-                    n_correct=entry["n_correct"],
-                    seconds=float(entry["seconds"]),
-                    error=entry["error"],
-                    components=tuple(
-                        ComponentResult(c["env_id"], c["n_trials"], c["n_correct"]) for c in entry["components"]
-                    ),
-                )
-            )
         return cls(
             agent=AgentInfo(**data["agent"]),
-            tasks=tuple(tasks),
+            tasks=tuple(TaskResult.from_dict(entry) for entry in data["tasks"]),
             mtrnn_version=data["mtrnn_version"],
             created=data["created"],
             machine=Machine(**data["machine"]),
