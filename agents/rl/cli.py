@@ -62,6 +62,8 @@ def _add(group: argparse._ArgumentGroup, name: str, annotation: Any, default: An
     help_text = f"{name} (default: {shown})"
     if name == "task_kwargs":
         group.add_argument(flag, dest=name, action="append", type=_key_value, metavar="KEY=VALUE", help=help_text)
+    elif name == "curriculum_delays":
+        group.add_argument(flag, dest=name, nargs="*", type=float, metavar="MS", help=help_text)
     elif isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         group.add_argument(flag, dest=name, choices=[m.value for m in annotation], help=help_text)
     elif annotation is bool:

@@ -124,6 +124,13 @@ class RLConfig:
     vf_coef: float = 0.5
     #: Clip the gradients' global norm to this (> 0).
     max_grad_norm: float = 0.5
+    #: Batched: a delay curriculum (ms, each > 0): train first on the task with its ``delay`` period fixed at
+    #: each of these durations in turn, moving on once the greedy performance on 256 seeded trials of the current
+    #: stage exceeds ``curriculum_threshold`` (checked at every evaluation), then on the task itself; ``perf/<id>``
+    #: is always measured on the task itself. Empty: no curriculum. The task must have a ``delay`` period.
+    curriculum_delays: tuple[float, ...] = ()
+    #: Greedy performance on a curriculum stage that moves training to the next stage, in (0, 1].
+    curriculum_threshold: float = 0.8
     #: Evaluate (greedy actions, fixed seeded trials) and checkpoint every this many updates (>= 1).
     eval_interval: int = 10
     #: Seeded evaluation trials, drawn once per run (>= 1).
@@ -175,6 +182,13 @@ class RLConfig:
                 f"{self.network.architecture.value!r}"
             )
         RewardRule(self.fixation_penalty, self.correct_reward, self.wrong_reward, self.abort_on_break)
+        delays = self.curriculum_delays
+        if isinstance(delays, (str, bytes)) or not isinstance(delays, (tuple, list)):
+            raise TypeError(f"curriculum_delays must be a sequence of durations in ms (> 0), got {delays!r}")
+        delays = tuple(_number(f"curriculum_delays[{i}]", d, low=0.0, low_open=True) for i, d in enumerate(delays))
+        object.__setattr__(self, "curriculum_delays", delays)
+        if delays and self.backend is not Backend.BATCHED:
+            raise ValueError("curriculum_delays applies to backend 'batched' only; leave it empty with 'sb3'")
         values = {
             "fixation_penalty": float(self.fixation_penalty),
             "correct_reward": float(self.correct_reward),
@@ -191,6 +205,9 @@ class RLConfig:
             "ent_coef": _number("ent_coef", self.ent_coef, low=0.0),
             "vf_coef": _number("vf_coef", self.vf_coef, low=0.0),
             "max_grad_norm": _number("max_grad_norm", self.max_grad_norm, low=0.0, low_open=True),
+            "curriculum_threshold": _number(
+                "curriculum_threshold", self.curriculum_threshold, low=0.0, high=1.0, low_open=True
+            ),
             "eval_interval": _number("eval_interval", self.eval_interval, low=1, integer=True),
             "eval_trials": _number("eval_trials", self.eval_trials, low=1, integer=True),
             "max_env_steps": _number("max_env_steps", self.max_env_steps, low=1, integer=True, optional=True),
@@ -252,6 +269,8 @@ class RLConfig:
                 value = value.value
             elif isinstance(value, Mapping):
                 value = dict(value)
+            elif isinstance(value, tuple):
+                value = list(value)
             result[f.name] = value
         return result
 

@@ -22,7 +22,7 @@ import os
 import torch
 from torch import Tensor, nn
 
-from mtrnn.agents.cells import RecurrentCell
+from mtrnn.agents.cells import RecurrentCell, TorchLSTMCell, hidden_of, run_sequence
 from mtrnn.agents.networks import NetworkConfig, OutputActivation, RecurrentNetwork, build_network
 from mtrnn.agents.rl.config import Backend, read_rl_config
 from mtrnn.agents.rundir import RunDir
@@ -98,6 +98,37 @@ class RecurrentPolicy(nn.Module):
         _, states = self.network(inputs, h0)
         logits, values = self.heads(states)
         return logits, values, states
+
+    def run(self, inputs: Tensor, h0: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """What rollouts and PPO updates need: the heads at every step and only the last state.
+
+        The same function as :meth:`forward` (same parameters, same numbers up to float rounding), through the
+        fastest sequence kernel torch has for the cell: an LSTM runs through torch's fused ``torch.lstm`` (one
+        C++ loop, oneDNN's LSTM kernel on CPU where torch uses it, cuDNN on GPU) instead of a Python loop over
+        steps; a GRU through ``nn.GRU``; the leaky RNN through its own :meth:`sequence`.
+
+        Args:
+            inputs: ``(T, B, n_inputs)``.
+            h0: ``(B, state_size)`` initial state (zeros when None).
+
+        Returns:
+            ``logits (T, B, n_actions)``, ``values (T, B)`` and the last state ``(B, state_size)``.
+        """
+        if h0 is None:
+            h0 = inputs.new_zeros(inputs.shape[1], self.state_size)
+        cell = self.cell
+        if isinstance(cell, TorchLSTMCell):
+            size = cell.hidden_size
+            lstm = cell.lstm
+            weights = [lstm.weight_ih, lstm.weight_hh, lstm.bias_ih, lstm.bias_hh]
+            hx = (h0[:, :size].unsqueeze(0).contiguous(), h0[:, size:].unsqueeze(0).contiguous())
+            hidden, h_n, c_n = torch.lstm(inputs, hx, weights, True, 1, 0.0, torch.is_grad_enabled(), False, False)
+            last = torch.cat((h_n[0], c_n[0]), dim=-1)
+        else:
+            states = run_sequence(cell, inputs, h0)
+            hidden, last = hidden_of(cell, states), states[-1]
+        logits, values = self.network.split_heads(self.network.readout(hidden))
+        return logits, values.squeeze(-1), last
 
     def initial_state(self, batch_size: int) -> Tensor:
         """Zeros ``(batch_size, state_size)``: the state at every trial start."""

@@ -9,11 +9,20 @@ over the rollout in ``n_minibatches`` minibatches of whole trials, each re-runni
 start (full backpropagation through time, no stale states): clipped surrogate objective, value head on the same
 recurrent state with a squared loss, entropy bonus, GAE(γ, λ) advantages (Schulman et al. 2016,
 arXiv:1506.02438) normalised per minibatch, Adam (ε = 1e-5) and global gradient-norm clipping — SB3's PPO
-recipe, on whole trials. Reward rule: Song, Yang & Wang 2017 (eLife 6:e21492).
+recipe, on whole trials. Reward rule: Song, Yang & Wang 2017 (eLife 6:e21492). The network runs through
+:meth:`RecurrentPolicy.run` (torch's fused LSTM kernel for the LSTM).
+
+Delay curriculum (``config.curriculum_delays``): on the full ``mtrnn/DelayGo-v0`` (60 steps of fixation, then a
+1-of-8 response from memory) batched PPO stalls at "fixate, then respond at a random location"; trained first
+with the delay fixed at 20, 100, 200 and 400 ms (each stage until its greedy performance exceeds
+``curriculum_threshold``) it reaches 90 % on the full task. A curriculum over one task parameter, as
+:class:`~mtrnn.envs.ParameterSchedule` describes for supervised training (Bengio et al. 2009, "Curriculum
+learning"); the evaluation is always on the task itself.
 
 Exact resume: rollout ``k`` draws its trials from ``default_rng([seed, 0, k])`` and its actions and minibatch
 order from a torch generator seeded from ``(seed, 1, k)``; the evaluation trials come from
-``default_rng([seed, 2, 0])`` (the supervised trainer's first evaluation set) and are drawn once per run. A
+``default_rng([seed, 2, 0])`` (the supervised trainer's first evaluation set) and are drawn once per run, those
+of curriculum stage ``s`` from ``default_rng([seed, 3, s])``. A
 checkpoint (policy, optimiser, counters, metrics) is written atomically at every evaluation, so a run killed at
 any moment and resumed writes the same metrics as an uninterrupted run.
 """
@@ -40,13 +49,13 @@ from mtrnn.agents.rl.policy import RecurrentPolicy, build_policy
 from mtrnn.agents.rl.rollout import Outcome, RewardRule, play_trials
 from mtrnn.agents.rundir import Checkpoint, MetricsRow, RunDir, atomic_write_text
 from mtrnn.agents.trainer import StopReason
-from mtrnn.envs import Task, TrialBatch, make_task
+from mtrnn.envs import Fixed, Task, TrialBatch, make_task
 
 __all__ = ["ROLLOUT_CHUNK", "PPOTrainer", "RLCallback", "RLResult", "RLState", "act", "gae", "greedy_actions"]
 
 #: Trials per forward pass at evaluation.
 EVAL_CHUNK = 256
-_TRAIN, _EVAL = 0, 2
+_TRAIN, _EVAL, _STAGE = 0, 2, 3
 
 
 @dataclass(frozen=True)
@@ -158,7 +167,7 @@ def act(
     with torch.inference_mode():  # no autograd bookkeeping; the update re-runs the network with gradients
         for start in range(0, n_steps, ROLLOUT_CHUNK):
             stop = min(start + ROLLOUT_CHUNK, n_steps)
-            logits, value, states = policy(inputs[start:stop, alive], state)
+            logits, value, last = policy.run(inputs[start:stop, alive], state)
             log_prob = torch.log_softmax(logits, dim=-1)
             if generator is None:
                 action = log_prob.argmax(dim=-1)
@@ -173,7 +182,7 @@ def act(
             if not bool(running.any()):
                 n_run = stop
                 break
-            alive, state = alive[running], states[-1][running]
+            alive, state = alive[running], last[running]
     actions = np.zeros((n_steps, batch_size), dtype=np.int64)
     actions[:n_run] = chosen[:n_run].cpu().numpy()
     return actions, log_probs[:n_run], values[:n_run]
@@ -251,6 +260,19 @@ class PPOTrainer:
         self.config = config
         self.device = _device(config.device)
         self.task: Task = make_task(config.env_id, **config.task_kwargs)
+        self._stages: list[Task] = []
+        if config.curriculum_delays:
+            periods = getattr(self.task, "period_names", ())
+            if "delay" not in periods:
+                raise ValueError(
+                    f"curriculum_delays needs a task with a 'delay' period; {config.env_id} has periods {list(periods)}"
+                )
+            self._stages = [
+                make_task(config.env_id, **config.task_kwargs, timing={"delay": Fixed(ms)})
+                for ms in config.curriculum_delays
+            ]
+        self._stage = 0
+        self._stage_batches: dict[int, TrialBatch] = {}
         self.rule = config.reward_rule
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(init_seed(config.seed))
@@ -315,6 +337,7 @@ class PPOTrainer:
         self._performance = float(extra["performance"])
         self._eval_reward = float(extra["eval_reward"])
         self._evaluated_at = int(extra["evaluated_at"])
+        self._stage = int(extra.get("stage", 0))
         self._resumed = True
 
     # ------------------------------------------------------------------ public API
@@ -334,6 +357,7 @@ class PPOTrainer:
             *_ACCUMULATED,
             f"perf/{self.config.env_id}",
             "eval_reward",
+            "stage",
         ]
 
     def state(self) -> RLState:
@@ -352,13 +376,25 @@ class PPOTrainer:
         outcome = play_trials(actions, self._eval_batch, self.task, self.rule)
         return float(outcome.performance.mean()), float(outcome.returns.mean())
 
+    @property
+    def stage(self) -> int:
+        """The curriculum stage trained now: ``i < len(config.curriculum_delays)`` trains with the ``i``-th delay,
+        ``len(config.curriculum_delays)`` (0 without a curriculum) the task itself."""
+        return self._stage
+
+    @property
+    def training_task(self) -> Task:
+        """The task rollouts draw from: the current curriculum stage's, or the task itself."""
+        return self._stages[self._stage] if self._stage < len(self._stages) else self.task
+
     def rollout(self, step: int) -> _Rollout:
         """Draw rollout ``step``'s trials, sample actions, play them and compute advantages."""
         config = self.config
-        batch = self.task.sample_batch(config.trials_per_update, np.random.default_rng([config.seed, _TRAIN, step]))
+        task = self.training_task
+        batch = task.sample_batch(config.trials_per_update, np.random.default_rng([config.seed, _TRAIN, step]))
         generator = torch.Generator(device=self.device).manual_seed(torch_step_seed(config.seed, step))
-        actions_np, log_probs, values = act(self.policy, batch, self.task, self.rule, generator)
-        outcome = play_trials(actions_np, batch, self.task, self.rule)
+        actions_np, log_probs, values = act(self.policy, batch, task, self.rule, generator)
+        outcome = play_trials(actions_np, batch, task, self.rule)
         n_played = int(outcome.end.max()) + 1
         played = torch.from_numpy(outcome.played[:n_played]).to(self.device, torch.float32)
         rewards = torch.from_numpy(outcome.rewards[:n_played]).to(self.device, torch.float32)
@@ -407,8 +443,7 @@ class PPOTrainer:
                     stop = min(begin + UPDATE_CHUNK, last)
                     rows = index[:n_running]
                     state = None if state is None else state[:n_running]  # drop the trials that have ended
-                    logits, values, states = self.policy(data.inputs[begin:stop, rows], state)
-                    state = states[-1]
+                    logits, values, state = self.policy.run(data.inputs[begin:stop, rows], state)
                     w = weight[begin:stop, :n_running]
                     log_probs = torch.log_softmax(logits, dim=-1)
                     new = log_probs.gather(-1, data.actions[begin:stop, rows].unsqueeze(-1)).squeeze(-1)
@@ -509,9 +544,22 @@ class PPOTrainer:
             run.clear()
         atomic_write_text(run.file(RunDir.CONFIG), json.dumps(self.config.to_dict(), indent=2) + "\n")
 
+    def _stage_performance(self) -> float:
+        """Greedy performance on 256 trials of the current curriculum stage (drawn once per stage and seed)."""
+        task = self._stages[self._stage]
+        if self._stage not in self._stage_batches:
+            rng = np.random.default_rng([self.config.seed, _STAGE, self._stage])
+            self._stage_batches[self._stage] = task.sample_batch(EVAL_CHUNK, rng)
+        batch = self._stage_batches[self._stage]
+        actions = greedy_actions(self.policy, batch, task, self.rule)
+        return float(play_trials(actions, batch, task, self.rule).performance.mean())
+
     def _record_evaluation(self) -> None:
         self._performance, self._eval_reward = self.evaluate()
         self._evaluated_at = self._step
+        stage = self._stage
+        if stage < len(self._stages) and self._stage_performance() > self.config.curriculum_threshold:
+            self._stage += 1
         means: dict[str, float | None] = {k: (v / self._count if self._count else None) for k, v in self._sums.items()}
         row: MetricsRow = {
             "step": self._step,
@@ -521,6 +569,7 @@ class PPOTrainer:
             **means,
             f"perf/{self.config.env_id}": self._performance,
             "eval_reward": self._eval_reward,
+            "stage": stage,
         }
         self._metrics.append(row)
         self._sums = dict.fromkeys(_ACCUMULATED, 0.0)
@@ -537,6 +586,7 @@ class PPOTrainer:
             "performance": self._performance,
             "eval_reward": self._eval_reward,
             "evaluated_at": self._evaluated_at,
+            "stage": self._stage,
         }
         run.write_checkpoint(
             Checkpoint(

@@ -18,7 +18,9 @@ TINY += ["--trials-per-update", "16", "--eval-trials", "16", "--eval-interval", 
 def test_flags_map_to_the_config() -> None:
     argv = ["--task", "mtrnn/DelayAnti-v0", "--algo", "ppo", "--architecture", "gru", "--max-env-steps", "1000"]
     argv += ["--max-time", "none", "--ent-coef", "0.05", "--no-abort-on-break", "--task-kwarg", "n_locations=4"]
+    argv += ["--curriculum-delays", "20", "100"]
     config = config_from_args(argv)
+    assert config.curriculum_delays == (20.0, 100.0)
     assert config.env_id == "mtrnn/DelayAnti-v0" and config.algo is Algo.PPO and config.backend is Backend.BATCHED
     assert config.network.architecture is Architecture.GRU and config.max_env_steps == 1000
     assert config.ent_coef == 0.05 and config.abort_on_break is False and config.task_kwargs == {"n_locations": 4}

@@ -201,6 +201,9 @@ def test_existing_run_is_not_overwritten(tmp_path: Path) -> None:
         ({"backend": "batched"}, TypeError, "backend must be a Backend"),
         ({"gamma": 1.5}, ValueError, "gamma must be"),
         ({"task_kwargs": {"timing": object()}}, TypeError, "task_kwargs"),
+        ({"curriculum_delays": (100.0, 0.0)}, ValueError, r"curriculum_delays\[1\] must be"),
+        ({"curriculum_delays": "100"}, TypeError, "curriculum_delays must be a sequence"),
+        ({"curriculum_threshold": 0.0}, ValueError, "curriculum_threshold must be"),
     ],
 )
 def test_bad_settings_name_the_argument(changes: dict[str, object], error: type[Exception], match: str) -> None:
@@ -219,3 +222,24 @@ def test_from_dict_rejects_unknown_algorithms_and_architectures() -> None:
     with pytest.raises(ValueError, match="architecture must be 'lstm' with algo 'recurrent_ppo'"):
         RLConfig.from_dict({**data, "backend": "sb3", "algo": "recurrent_ppo"})
     assert RLConfig.from_dict(data) == _config()
+
+
+def test_delay_curriculum_trains_stage_tasks_then_the_task_and_resumes_at_its_stage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rollouts draw from the short-delay stage until the stage's greedy performance exceeds the threshold (forced
+    here), then from the task itself; evaluation is always on the task; the stage survives a resume."""
+    config = _config(curriculum_delays=(100.0,), out_dir=str(tmp_path), max_env_steps=200, eval_interval=2)
+    assert RLConfig.from_dict(config.to_dict()) == config
+    trainer = PPOTrainer(config, report=False)
+    assert (
+        trainer.training_task.sample_batch(1, np.random.default_rng(0)).n_steps
+        < trainer.task.sample_batch(1, np.random.default_rng(0)).n_steps
+    )
+    monkeypatch.setattr(PPOTrainer, "_stage_performance", lambda self: 1.0)
+    result = trainer.train()
+    assert [row["stage"] for row in result.metrics][:2] == [0, 1]
+    assert trainer.stage == 1 and trainer.training_task is trainer.task
+    assert PPOTrainer.resume(tmp_path, report=False).stage == 1
+    with pytest.raises(ValueError, match="curriculum_delays needs a task with a 'delay' period"):
+        PPOTrainer(_config(env_id="mtrnn/Yang19-ReactGo-v0", task_kwargs={}, curriculum_delays=(100.0,)))

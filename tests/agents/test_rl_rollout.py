@@ -132,3 +132,22 @@ def test_every_trial_starts_from_the_initial_state(architecture: Architecture) -
         assert torch.allclose(step_value[0], values[t, 1], atol=1e-5)
     torch.testing.assert_close(torch.stack(stepped), logits[: batch.lengths[1], 1], atol=1e-5, rtol=1e-5)
     assert not torch.allclose(torch.stack(carried_logits), logits[: batch.lengths[1], 1], atol=1e-5)
+
+
+@pytest.mark.parametrize("architecture", list(Architecture))
+def test_run_is_forward_through_the_fast_kernel(architecture: Architecture) -> None:
+    """``policy.run`` (torch's fused LSTM for the LSTM) gives ``forward``'s logits, values and last state, also
+    when the sequence is split in two chunks carrying the state; gradients flow through it."""
+    torch.manual_seed(0)
+    config = NetworkConfig(architecture=architecture, hidden_size=16, recurrent_noise=0.0)
+    policy = build_policy(config, 9, 9, dt=20.0)
+    inputs = torch.randn(12, 5, 9)
+    logits, values, states = policy(inputs)
+    run_logits, run_values, last = policy.run(inputs)
+    torch.testing.assert_close(run_logits, logits, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(run_values, values, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(last, states[-1], atol=1e-5, rtol=1e-5)
+    second, _, _ = policy.run(inputs[7:], policy.run(inputs[:7])[2])
+    torch.testing.assert_close(second, logits[7:], atol=1e-5, rtol=1e-5)
+    run_logits.sum().backward()
+    assert all(p.grad is not None for p in policy.parameters())
