@@ -23,7 +23,8 @@
 
 Contenders take turns in rounds, so background load hits all alike; the reported throughput is the median over
 rounds and each ratio the median over rounds of ``ours / neurogym`` in the same round. The tables are printed
-and written atomically to ``benchmarks/results/envs_speed.md``.
+and written atomically to ``--out`` (default ``envs_speed.md`` in the working directory; the stored run is
+``benchmarks/results/envs_speed.md``).
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ __all__ = [
     "measure_yang_batches",
 ]
 
-DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "envs_speed.md"
+#: Where the tables go by default: the working directory, never the installed package.
+DEFAULT_OUT = Path("envs_speed.md")
 
 #: Trial length of both tasks (ms).
 TRIAL_MS = 2000.0
@@ -405,7 +407,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7, help="rounds of turn-taking (median over rounds)")
     parser.add_argument("--seconds", type=float, default=0.2, help="time per contender per round")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="markdown file to write")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="markdown file to write (default ./envs_speed.md)")
     args = parser.parse_args(argv)
     if args.rounds < 1 or not args.seconds > 0:
         parser.error("--rounds must be >= 1 and --seconds > 0")

@@ -13,7 +13,7 @@ from functools import cached_property
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-__all__ = ["Layout", "runs"]
+__all__ = ["Layout", "runs", "runs_from_ends"]
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,8 @@ class Layout:
         :class:`~mtrnn.envs.task.PeriodTask` lays them out). With a table of one row per (period, trial),
         ``table[index * B + b]`` gathers a whole ``(T, B, ...)`` array in one pass.
         """
-        steps = np.stack([self.stops[name] - self.starts[name] for name in names])
-        return runs(np.arange(len(names) + 1), np.vstack([steps, self.n_steps - self.lengths[None, :]]))
+        ends = np.stack([self.stops[name] for name in names])
+        return runs_from_ends(np.arange(len(names) + 1), ends, self.n_steps)
 
     @property
     def time(self) -> NDArray[np.int64]:
@@ -174,12 +174,26 @@ def runs(values: NDArray[np.integer], lengths: NDArray[np.integer]) -> NDArray[n
         lengths: ``(K, B)`` non-negative run lengths; every column must sum to the same ``T``.
 
     Returns:
-        A ``(T, B)`` (Fortran-ordered) array: one ``np.repeat`` for the whole batch.
+        A C-ordered ``(T, B)`` array (what ``np.take`` reads without copying its index): one ``np.repeat`` for the
+        whole batch, trial by trial, and one transposing copy.
     """
     lengths = np.asarray(lengths)
     batch = lengths.shape[1]
-    flat = np.repeat(np.tile(np.asarray(values, dtype=np.intp), batch), lengths.T.ravel())
-    return flat.reshape(batch, -1).T
+    flat = np.repeat(
+        np.broadcast_to(np.asarray(values, dtype=np.intp), (batch, len(lengths))).ravel(), lengths.T.ravel()
+    )
+    return np.ascontiguousarray(flat.reshape(batch, -1).T)
+
+
+def runs_from_ends(values: ArrayLike, ends: NDArray[np.integer], n_steps: int) -> NDArray[np.intp]:
+    """:func:`runs` given where runs end: ``ends (K - 1, B)`` the first step of runs ``1 .. K - 1`` (non-decreasing
+    down each column, at most ``n_steps``; run ``K - 1`` lasts to ``n_steps``) and ``values (K,)``."""
+    ends = np.asarray(ends)
+    bounds = np.empty((ends.shape[1], len(ends) + 2), dtype=np.intp)
+    bounds[:, 0] = 0
+    bounds[:, 1:-1] = ends.T
+    bounds[:, -1] = n_steps
+    return runs(np.asarray(values), np.diff(bounds, axis=1).T)
 
 
 def _span(start: ArrayLike, stop: ArrayLike) -> tuple[int, int] | None:

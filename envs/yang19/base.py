@@ -31,13 +31,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from mtrnn.envs.batch import Gathered, TrialBatch
-from mtrnn.envs.layout import Layout, runs
+from mtrnn.envs.layout import Layout, runs_from_ends
 from mtrnn.envs.task import Built, PeriodTask, Tables, check_dt
 from mtrnn.envs.timing import TimingSpec, to_steps
 from mtrnn.envs.yang19.grids import ConditionGrid
@@ -64,6 +65,8 @@ _UNCHECKED_MS = 100.0
 _RESPONSE_WEIGHT = 5.0
 _FIXATION_WEIGHT = 2.0
 _FIXATE_TARGET = 0.8
+#: The mask row of each run of a trial: unchecked, before the response, grace, after it, padding.
+_MASK_RUNS = np.array([0, 1, 0, 2, 0])
 
 
 def yang_input_noise_std(dt: float, tau: float = 100.0, sigma_x: float = 0.01) -> float:
@@ -89,6 +92,16 @@ def check_rule_units(rule_units: Sequence[Rule | str] | None, name: str = "rule_
     if len(set(units)) != len(units):
         raise ValueError(f"{name} must not repeat a rule, got {[str(u) for u in units]}")
     return units
+
+
+@cache
+def _mask_rows(n_outputs: int) -> NDArray[np.float32]:
+    """The three distinct rows of Yang's cost mask (unchecked, before the response, after it), read-only."""
+    rows = np.zeros((3, n_outputs), dtype=np.float32)
+    rows[1], rows[2] = 1.0, _RESPONSE_WEIGHT
+    rows[:, 0] *= _FIXATION_WEIGHT
+    rows.flags.writeable = False
+    return rows
 
 
 @dataclass(frozen=True)
@@ -263,39 +276,45 @@ class Yang19Task(PeriodTask):
 
     def _tables(self, conditions: Mapping[str, NDArray], layout: Layout) -> Tables:
         """Every input, target and label is constant within a period of a trial: one row per (period, trial) (a
-        small table) and the layout's period index, ``(T, B)`` into it (padding steps point at an all-zero row);
-        the mask is :meth:`cost_mask`'s three rows and their index."""
+        small table) and a ``(T, B)`` index into it, the layout's period index ``· B + b`` (padding steps point at
+        an all-zero row); the mask is :meth:`cost_mask`'s three rows and their index."""
         B = layout.batch_size
         names = self.period_names
+        P = len(names)
         rank = {name: k for k, name in enumerate(names)}
-        index = layout.period_index(names) * B + np.arange(B)  # (T, B) into the (P + 1) * B rows; row P: padding
+        ends = np.stack([layout.stops[name] for name in names])
+        index = runs_from_ends(np.arange(P + 1) * B, ends, layout.n_steps)  # (T, B) into the (P + 1) * B rows
+        index += np.arange(B)
 
-        rows = np.zeros((len(names) + 1, B, self.n_inputs), dtype=np.float32)
-        for name in self.fixation_periods:
-            rows[rank[name], :, 0] = 1.0
+        rows = np.zeros((P + 1, B, self.n_inputs), dtype=np.float32)
+        rows[[rank[name] for name in self.fixation_periods], :, 0] = 1.0
         width = self.ring.width
-        rings = rows[:, :, 1 : 1 + 2 * width].reshape(len(names) + 1, B, 2, width)  # a view: [..., modality - 1, unit]
+        rings = rows[:, :, 1 : 1 + 2 * width].reshape(P + 1, B, 2, width)  # a view: [..., modality - 1, unit]
         trials = np.arange(B)
         for stimulus in self._stimuli(conditions):
             encoded = self.ring.encode(stimulus.direction, stimulus.strength).astype(np.float32)
             ring = np.asarray(stimulus.modality) - 1
-            for name in stimulus.periods:
-                rings[rank[name], trials, ring] += encoded
-        rows[: len(names), :, self.rule_slice.start + self.rule_index] = 1.0
+            shown = np.array([rank[name] for name in stimulus.periods])[:, None]
+            rings[shown, trials, ring] += encoded  # (periods, B, width): each period's rows once
+        rows[:P, :, self.rule_slice.start + self.rule_index] = 1.0
 
         go = np.asarray(conditions["go"], dtype=bool)
         response = np.asarray(conditions["response"], dtype=np.float64)
-        responding = self.periods_from(self.decision_period)
+        first = rank[self.decision_period]  # the response periods are first .. P - 1
         baseline = np.float32(self.ring.target_baseline)
-        table = np.full((len(names) + 1, B, self.n_outputs), baseline, dtype=np.float32)
+        table = np.full((P + 1, B, self.n_outputs), baseline, dtype=np.float32)
         table[-1] = 0.0
-        table[: len(names), :, 0] = _FIXATE_TARGET
+        table[:P, :, 0] = _FIXATE_TARGET
         bump = self.ring.target(response).astype(np.float32)
-        answer = np.zeros((len(names) + 1, B), dtype=np.int64)
-        for name in responding:
-            table[rank[name], go, 0] = baseline
-            table[rank[name], go, 1:] += bump[go]
-            answer[rank[name], go] = nearest_unit(response[go]) + 1
+        answer = np.zeros((P + 1, B), dtype=np.int64)
+        if go.all():
+            table[first:P, :, 0] = baseline
+            table[first:P, :, 1:] += bump
+            answer[first:P] = nearest_unit(response) + 1
+        else:
+            table[first:P, :, 0] = np.where(go, baseline, np.float32(_FIXATE_TARGET))
+            table[first:P, :, 1:] += np.where(go[:, None], bump, np.float32(0.0))
+            answer[first:P] = np.where(go, nearest_unit(np.where(go, response, 0.0)) + 1, 0)
         return Tables(
             inputs=Gathered(rows.reshape(-1, self.n_inputs), index),
             targets=Gathered(table.reshape(-1, self.n_outputs), index),
@@ -315,20 +334,13 @@ class Yang19Task(PeriodTask):
         unchecked = int(to_steps(_UNCHECKED_MS, self.dt))
         response, length = layout.starts[self.decision_period], layout.lengths
         # runs of mask rows 0 (unchecked), 1 (before the response), 0 (grace), 2 (after), 0 (padding)
-        bounds = np.stack(
-            [
-                np.minimum(unchecked, response),
-                response,
-                np.minimum(response + unchecked, length),
-                length,
-                np.full_like(length, layout.n_steps),
-            ]
-        )
-        code = runs(np.array([0, 1, 0, 2, 0]), np.diff(bounds, axis=0, prepend=0))
-        rows = np.zeros((3, self.n_outputs), dtype=np.float32)
-        rows[1], rows[2] = 1.0, _RESPONSE_WEIGHT
-        rows[:, 0] *= _FIXATION_WEIGHT
-        return Gathered(rows, code)
+        ends = np.empty((4, layout.batch_size), dtype=np.int64)
+        np.minimum(response, unchecked, out=ends[0])
+        ends[1] = response
+        np.minimum(response + unchecked, length, out=ends[2])
+        ends[3] = length
+        code = runs_from_ends(_MASK_RUNS, ends, layout.n_steps)
+        return Gathered(_mask_rows(self.n_outputs), code)
 
     # ------------------------------------------------------------------ judging
     def score(self, outputs: NDArray[np.floating], batch: TrialBatch) -> NDArray[np.float64]:

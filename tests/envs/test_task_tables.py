@@ -1,0 +1,62 @@
+"""Batches built from per-period tables (Yang's tasks): the one-gather path gives the batch the definitions give.
+
+``PeriodTask.sample_batch`` writes a task's :class:`~mtrnn.envs.task.Tables` straight into the dense arrays and adds
+the input noise to the valid rows before that gather; the result must be the noise-free batch plus
+:meth:`~mtrnn.envs.task.Task.add_input_noise`, drawing the same numbers from the generator.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mtrnn.envs.layout import runs, runs_from_ends
+from mtrnn.envs.yang19 import Rule, yang19_task
+
+# go/anti (one stimulus), dm (two stimuli in one period), matching (no-go trials)
+RULES = [Rule.DELAYANTI, Rule.DM1, Rule.DMSGO]
+
+
+@pytest.mark.parametrize("shared_timing", [False, True], ids=["per-trial-timing", "shared-timing"])
+@pytest.mark.parametrize("batch_size", [1, 9])
+@pytest.mark.parametrize("rule", RULES, ids=[r.value for r in RULES])
+def test_noisy_batch_is_the_noise_free_batch_plus_add_input_noise(
+    rule: Rule, batch_size: int, shared_timing: bool
+) -> None:
+    task = yang19_task(rule, shared_timing=shared_timing)
+    first, second = np.random.default_rng(11), np.random.default_rng(11)
+    noisy = task.sample_batch(batch_size, first, noise=True)
+    clean = task.sample_batch(batch_size, second, noise=False)
+    inputs = clean.inputs.copy()
+    padded = bool(clean.lengths.min() < clean.n_steps)
+    task.add_input_noise(inputs, second, clean.valid if padded else None)
+    np.testing.assert_array_equal(noisy.inputs, inputs)
+    assert noisy.inputs.dtype == np.float32 and noisy.inputs.flags.c_contiguous
+    assert first.bit_generator.state == second.bit_generator.state
+    assert noisy.noise_added
+    for name in ("targets", "mask", "labels", "lengths"):
+        np.testing.assert_array_equal(getattr(noisy, name), getattr(clean, name), err_msg=name)
+    assert not noisy.inputs[~noisy.valid].any()  # padding stays 0
+
+
+def _naive_runs(values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    return np.stack([np.repeat(values, lengths[:, b]) for b in range(lengths.shape[1])], axis=1)
+
+
+@pytest.mark.parametrize(
+    "lengths",
+    [
+        [[3, 1], [2, 4], [0, 0]],  # a last run of length 0
+        [[0, 2], [5, 0], [1, 4]],  # runs of length 0 in the middle and first
+        [[6], [0], [0]],
+    ],
+    ids=["empty-last", "empty-inner", "one-trial"],
+)
+def test_runs_decode_run_lengths_in_c_order(lengths: list[list[int]]) -> None:
+    table = np.asarray(lengths)
+    values = np.array([4, 0, 7])
+    decoded = runs(values, table)
+    np.testing.assert_array_equal(decoded, _naive_runs(values, table))
+    assert decoded.flags.c_contiguous and decoded.dtype == np.intp
+    ends = np.cumsum(table[:-1], axis=0)
+    np.testing.assert_array_equal(runs_from_ends(values, ends, int(table[:, 0].sum())), decoded)
