@@ -34,7 +34,7 @@ import os
 import time
 import warnings
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,10 +49,11 @@ from mtrnn.agents.rundir import atomic_write_bytes
 from mtrnn.analysis.fixed_points_solver import (
     AdamOptions,
     PolishOptions,
+    Problem,
     StartStatus,
     adam_phase,
     eigendecompose,
-    jacobians,
+    make_problem,
     polish,
     unique_indices,
 )
@@ -111,7 +112,7 @@ class PhaseSeconds:
     """Wall-clock seconds of each phase of :func:`find_fixed_points` (where the time goes)."""
 
     adam: float = 0.0
-    """The Adam phase over all starts."""
+    """The Adam phase over all starts, its Newton-Krylov steps included."""
     dedup: float = 0.0
     """Outlier removal and both deduplications."""
     polish: float = 0.0
@@ -120,6 +121,8 @@ class PhaseSeconds:
     """Jacobians ``dF/dx``, ``dF/du`` at the final points."""
     eig: float = 0.0
     """Eigendecomposition (right and left eigenvectors) and stability."""
+    newton: float = 0.0
+    """The Newton-Krylov steps inside the Adam phase (part of ``adam``)."""
 
 
 @dataclass(frozen=True)
@@ -372,6 +375,9 @@ def find_fixed_points(
     adam_betas: tuple[float, float] = (0.9, 0.999),
     adam_eps: float = 1e-8,
     stall_iters: int = 200,
+    newton_from_q: float | None = 1.0,
+    krylov_dim: int = 10,
+    closed_form: bool = True,
     polish_method: Polish = Polish.LEVENBERG_MARQUARDT,
     polish_from_q: float = 1e-7,
     polish_iters: int = 30,
@@ -387,9 +393,13 @@ def find_fixed_points(
 
     1. Adam on ``q`` with a per-point active set (a start that converged leaves the batch) and per-point step
        sizes (start at ``learning_rate``; times ``lr_growth`` after a step that lowered that point's ``q``, up to a
-       ceiling ``learning_rate · lr_decay^t``; times ``lr_backoff`` after one that raised it). A start stops at
-       ``q < tol_q`` (``q < polish_from_q`` when polishing), at ``|Δq| < tol_dq · lr`` or after ``stall_iters``
-       without progress (a slow point), or after ``max_iters``.
+       ceiling ``learning_rate · lr_decay^t``; times ``lr_backoff`` after one that raised it). Every 25
+       iterations the starts with ``q < newton_from_q`` switch to inexact Newton steps on the residual (batched
+       GMRES in a Krylov space of ``krylov_dim``, Saad & Schultz 1986; a step is kept only where it lowers ``q``
+       by Armijo's rule, so this stays a descent on ``q``) until ``q < tol_q``; where Newton cannot lower ``q``
+       (near a slow point, whose residual has no root) the start goes on with Adam and tries again once its
+       ``q`` has halved. A start stops at ``q < tol_q`` (``q < polish_from_q`` when polishing), at
+       ``|Δq| < tol_dq · lr`` or after ``stall_iters`` without progress (a slow point), or after ``max_iters``.
     2. Starts that ended farther than ``outlier_distance_scale`` times the starts' mean distance from their
        centroid are dropped as outliers (fixed-point-finder's rule); None keeps them.
     3. Deduplication: points within ``tol_unique`` of each other in every coordinate (inputs included) are one
@@ -398,6 +408,10 @@ def find_fixed_points(
        points; deduplicated again.
     5. Jacobians ``dF/dx`` and ``dF/du`` by one ``torch.func.vmap``-ed batched backward pass, eigenvalues with
        right and left eigenvectors, stability; points sorted by increasing ``q``.
+
+    For a :class:`~mtrnn.agents.cells.LeakyRNNCell` (nonlinearity inside) ``q``'s gradient, the Jacobian-vector
+    products and the Jacobians are computed in closed form (``closed_form=True``, checked against the cell on a
+    few starts); any other cell uses autograd (backward, ``torch.func.jvp`` and ``vmap``).
 
     The cell's parameters get ``requires_grad=False`` and the cell eval mode (no training noise) while this runs;
     both are restored afterwards, also when it raises. Computation runs in the dtype and on the device of the
@@ -421,6 +435,10 @@ def find_fixed_points(
         adam_eps: Adam's epsilon.
         stall_iters: a start whose best ``q`` has not improved by 0.1 % in this many iterations stops as a slow
             point (``DQ_TOL``) and, when polishing, is finished by Levenberg-Marquardt.
+        newton_from_q: starts with ``q`` below this switch from Adam to Newton-Krylov steps (see step 1); None:
+            Adam alone (fixed-point-finder's optimiser).
+        krylov_dim: dimension of the Krylov space (matrix-vector products) of each Newton step's GMRES solve.
+        closed_form: use the closed-form gradient and Jacobians of a ``LeakyRNNCell``; False: autograd always.
         polish_method: :class:`Polish`.
         polish_from_q: with polishing, Adam stops a start below this ``q`` (>= ``tol_q``).
         polish_iters: Levenberg-Marquardt iterations at most.
@@ -454,6 +472,11 @@ def find_fixed_points(
         raise ValueError(f"adam_betas must be two numbers in [0, 1), got {adam_betas}")
     adam_eps = _positive("adam_eps", adam_eps)
     stall_iters = int(_positive("stall_iters", stall_iters, integer=True))
+    if newton_from_q is not None:
+        newton_from_q = _positive("newton_from_q", newton_from_q)
+    krylov_dim = int(_positive("krylov_dim", krylov_dim, integer=True))
+    if not isinstance(closed_form, bool):
+        raise TypeError(f"closed_form must be a bool, got {type(closed_form).__name__}")
     if not isinstance(polish_method, Polish):
         raise TypeError(
             f"polish_method must be a Polish member ({', '.join(p.name for p in Polish)}), got {polish_method!r}"
@@ -503,15 +526,14 @@ def find_fixed_points(
                 )
             return out
 
-        def residual(xi: Tensor, ui: Tensor) -> Tensor:
-            return (step(ui, xi) - xi) * scale
-
         polishing = polish_method is not Polish.NONE and polish_iters > 0
         clock = time.perf_counter()
+        problem = make_problem(cell, step, scale, closed_form, x0[:8], u[:8])
+        rows = problem.rows(u)
         adam = adam_phase(
-            residual,
+            problem,
             x0,
-            u,
+            rows,
             AdamOptions(
                 tol_q=polish_from_q if polishing else tol_q,
                 tol_dq=tol_dq,
@@ -523,6 +545,9 @@ def find_fixed_points(
                 betas=(float(adam_betas[0]), float(adam_betas[1])),
                 eps=adam_eps,
                 stall_iters=stall_iters,
+                newton_from_q=0.0 if newton_from_q is None else newton_from_q,
+                krylov_dim=krylov_dim,
+                newton_tol_q=tol_q,
             ),
         )
         seconds_adam, clock = time.perf_counter() - clock, time.perf_counter()
@@ -541,16 +566,16 @@ def find_fixed_points(
         q = adam.q[candidates]
         keep = unique_indices(torch.cat((points, point_inputs), 1), q, tol_unique)
         points, point_inputs, q, origin = points[keep], point_inputs[keep], q[keep], candidates[keep]
+        point_rows = rows[origin]
         seconds_dedup, clock = time.perf_counter() - clock, time.perf_counter()
         seconds_polish = 0.0
         # Points already above max_q (stuck where the gradient of q vanishes away from a minimum) are not polished.
         worth = torch.nonzero(q <= (math.inf if max_q is None else max_q)).squeeze(1)
         if polishing and worth.numel() > 0:
             polished = polish(
-                step,
+                problem,
                 points[worth],
-                point_inputs[worth],
-                scale,
+                point_rows[worth],
                 PolishOptions(tol_q=tol_q, tol_dq=tol_dq, max_iters=polish_iters, damping=1e-3),
             )
             points, q = points.clone(), q.clone()
@@ -565,7 +590,7 @@ def find_fixed_points(
             points, point_inputs, q, origin = points[low], point_inputs[low], q[low], origin[low]
 
         result, seconds_jacobians, seconds_eig = _characterise(
-            step, points, point_inputs, q, origin, scale, continuous, compute_jacobians
+            problem, points, point_inputs, q, origin, scale, continuous, compute_jacobians
         )
         report = ConvergenceReport(
             status=status.cpu().numpy(),
@@ -578,6 +603,7 @@ def find_fixed_points(
                 polish=seconds_polish,
                 jacobians=seconds_jacobians,
                 eig=seconds_eig,
+                newton=adam.newton_seconds,
             ),
         )
         result = dataclasses.replace(result, report=report)
@@ -594,7 +620,7 @@ def find_fixed_points(
 
 
 def _characterise(
-    step: Callable[[Tensor, Tensor], Tensor],
+    problem: Problem,
     points: Tensor,
     inputs: Tensor,
     q: Tensor,
@@ -609,8 +635,7 @@ def _characterise(
     clock = time.perf_counter()
     seconds_jacobians = 0.0
     if compute_jacobians:
-        jac, jac_u, _ = jacobians(step, points, inputs, with_inputs=True)
-        assert jac_u is not None
+        jac, jac_u = problem.all_jacobians(points, inputs, problem.rows(inputs))
         if continuous:
             eye = torch.eye(size, dtype=jac.dtype, device=jac.device)
             row_scale = scale[:, None] if scale.dim() else scale

@@ -1,7 +1,10 @@
 """The numerical core of :func:`mtrnn.analysis.find_fixed_points`: vectorised over points, never looping over them.
 
+* :class:`Problem` / :class:`LeakyProblem`: ``q``, its gradient, Jacobian-vector products and Jacobians of the
+  residual, by autograd for any cell or in closed form for :class:`~mtrnn.agents.cells.LeakyRNNCell`.
 * :func:`adam_phase`: Adam on ``q`` for all starts at once with a per-point active set (a converged point leaves
-  the batch, so the slowest start never makes the others iterate) and a per-point decaying step size.
+  the batch, so the slowest start never makes the others iterate) and a per-point decaying step size; a point
+  whose ``q`` is small switches to Newton-Krylov steps (:func:`gmres`, a step kept only where it lowers ``q``).
 * :func:`polish`: Newton's method on the residual ``r = F(x, u) − x`` (scaled by ``1/α`` for the continuous-time
   speed) by a batched direct solve, damped to Levenberg-Marquardt per point where a Newton step fails, so it
   converges quadratically to a true fixed point and stays at a slow point's minimum of ``q``.
@@ -16,23 +19,32 @@ mattgolub/fixed-point-finder); the implementation is independent.
 from __future__ import annotations
 
 import math
+import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as nnf
 from torch import Tensor
-from torch.func import vjp, vmap
+from torch.func import jvp, vjp, vmap
+
+from mtrnn.agents.cells import LEAKY_RELU_SLOPE, Activation, LeakyRNNCell
 
 __all__ = [
     "AdamOptions",
     "AdamResult",
+    "LeakyProblem",
     "PolishOptions",
     "PolishResult",
+    "Problem",
     "Residual",
     "StartStatus",
     "adam_phase",
     "eigendecompose",
+    "gmres",
     "jacobians",
+    "make_problem",
     "polish",
     "unique_indices",
 ]
@@ -69,31 +81,284 @@ class AdamOptions:
     betas: tuple[float, float]
     eps: float
     stall_iters: int
+    newton_from_q: float = 0.0
+    krylov_dim: int = 20
+    newton_tol_q: float = 0.0
+    newton_every: int = 25
+    newton_steps: int = 8
 
 
 @dataclass
 class AdamResult:
-    """Per start: final ``states (K, S)``, ``q (K,)``, ``iterations (K,)`` and ``status (K,)`` codes."""
+    """Per start: final ``states (K, S)``, ``q (K,)``, ``iterations (K,)`` and ``status (K,)`` codes; and the
+    seconds spent in Newton-Krylov steps, ``newton_seconds``."""
 
     states: Tensor
     q: Tensor
     iterations: Tensor
     status: Tensor
+    newton_seconds: float = 0.0
 
 
 def _q(residual: Tensor) -> Tensor:
     return 0.5 * residual.square().sum(-1)
 
 
-def adam_phase(residual: Residual, x0: Tensor, u: Tensor, options: AdamOptions) -> AdamResult:
-    """Minimise ``q = ½‖residual(x, u)‖²`` from every row of ``x0 (K, S)`` with per-point Adam.
+class Problem:
+    """The residual ``r(x) = (F(x, u) − x)·s`` of a cell ``F`` (``s`` = 1, or ``1/α`` for the continuous speed)
+    and what the solvers need of it, by autograd: works for any cell of the protocol.
 
-    Each point has its own step size ``lr_k``: it starts at ``learning_rate``, is multiplied by ``lr_decay``
-    every iteration and by ``lr_backoff`` whenever that point's ``q`` went up. A point stops (and leaves the
-    active batch) as soon as ``q_k < tol_q`` or ``|Δq_k| < tol_dq · lr_k`` (Golub & Sussillo's criterion: the
-    change is scaled by the step size so that tiny steps do not fake convergence), when its best ``q`` has not
-    improved by 0.1 % for ``stall_iters`` iterations (a slow point: ``DQ_TOL``), or when ``q_k`` is not finite.
-    Points still active after ``max_iters`` iterations are reported as ``MAX_ITERS``.
+    Every method takes the points ``x (B, S)`` and their ``rows (B, ·)``: per-point data that :meth:`rows` makes
+    from the inputs ``u (B, n_in)`` once (here the inputs themselves; :class:`LeakyProblem` precomputes
+    ``W_in u + b``), so an active subset is ``x[idx], rows[idx]``.
+    """
+
+    def __init__(self, step: Callable[[Tensor, Tensor], Tensor], scale: Tensor) -> None:
+        self.step = step
+        self.scale = scale
+
+    def rows(self, u: Tensor) -> Tensor:
+        """Per-point data for the other methods, ``(B, ·)``, from the inputs ``u (B, n_in)``."""
+        return u
+
+    def map_rows(self, x: Tensor, rows: Tensor) -> Tensor:
+        """``F(x, u) (B, S)``."""
+        return self.step(rows, x)
+
+    def residual(self, x: Tensor, rows: Tensor) -> Tensor:
+        """``r (B, S)``."""
+        return (self.map_rows(x, rows) - x) * self.scale
+
+    def q_and_grad(self, x: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
+        """``q = ½‖r‖² (B,)`` and ``∂q/∂x (B, S)`` (one batched backward pass; rows are independent)."""
+        with torch.enable_grad():
+            xg = x.detach().requires_grad_(True)
+            q = _q(self.residual(xg, rows))
+            (grad,) = torch.autograd.grad(q.sum(), xg)
+        return q.detach(), grad
+
+    def linearise(self, x: Tensor, rows: Tensor) -> tuple[Tensor, Callable[[Tensor], Tensor]]:
+        """``r (B, S)`` and ``v (B, S) ↦ (∂r/∂x) v`` per row (forward-mode autograd, ``torch.func.jvp``)."""
+
+        def function(points: Tensor) -> Tensor:
+            return self.residual(points, rows)
+
+        def matvec(v: Tensor) -> Tensor:
+            with warnings.catch_warnings():
+                # torch's forward-mode AD loads its jit-scripted decompositions once, with a DeprecationWarning.
+                warnings.filterwarnings("ignore", message=r".*torch\.jit\.script", category=DeprecationWarning)
+                return jvp(function, (x,), (v,))[1]
+
+        return self.residual(x, rows), matvec
+
+    def map_jacobian(self, x: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
+        """``dF/dx (B, S, S)`` and ``F (B, S)`` (see :func:`jacobians`)."""
+        jac, _, fx = jacobians(self.step, x, rows, with_inputs=False)
+        return jac, fx
+
+    def all_jacobians(self, x: Tensor, u: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
+        """``dF/dx (B, S, S)`` and ``dF/du (B, S, n_in)`` at ``x`` with inputs ``u (B, n_in)``."""
+        jac, jac_u, _ = jacobians(self.step, x, u, with_inputs=True)
+        assert jac_u is not None
+        return jac, jac_u
+
+
+class LeakyProblem(Problem):
+    """:class:`Problem` in closed form for :class:`~mtrnn.agents.cells.LeakyRNNCell` with the nonlinearity inside,
+    ``F(x) = x + α ⊙ (f(W x + c) − x)`` with ``c = W_in u + b`` (no noise: the cell is in eval mode).
+
+    With ``p = W x + c`` and ``d = α ⊙ f'(p)``: ``dF/dx = diag(1 − α) + diag(d) W``, so ``∂q/∂x =
+    Wᵀ(d ⊙ s ⊙ r) − α ⊙ s ⊙ r`` and ``(∂r/∂x) v = s ⊙ (d ⊙ W v − α ⊙ v)``: one matrix product each instead of
+    autograd's graph, and a Jacobian in ``O(S²)`` per point instead of ``S`` vector-Jacobian products.
+    """
+
+    def __init__(self, cell: LeakyRNNCell, scale: Tensor) -> None:
+        super().__init__(lambda u, x: cell(u, x), scale)
+        self.weight = cell.recurrent_weight().detach()
+        self.weight_in = cell.weight_in.detach()
+        self.bias = cell.bias.detach()
+        self.alpha = torch.as_tensor(cell.leak(), dtype=self.weight.dtype, device=self.weight.device).detach()
+        self.activation = cell.activation
+
+    def rows(self, u: Tensor) -> Tensor:
+        return nnf.linear(u, self.weight_in, self.bias)
+
+    def _forward(self, x: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
+        """``F(x) − x (B, S)`` and ``d = α ⊙ f'(p) (B, S)``."""
+        pre = torch.addmm(rows, x, self.weight.t())
+        if self.activation is Activation.TANH:
+            f = torch.tanh(pre)
+            slope = 1.0 - f * f
+        elif self.activation is Activation.RELU:
+            f = torch.relu(pre)
+            slope = (pre > 0).to(pre.dtype)
+        elif self.activation is Activation.SOFTPLUS:
+            f = nnf.softplus(pre)
+            slope = torch.sigmoid(pre)
+        else:
+            f = nnf.leaky_relu(pre, LEAKY_RELU_SLOPE)
+            slope = torch.where(pre > 0, 1.0, LEAKY_RELU_SLOPE).to(pre.dtype)
+        return (f - x) * self.alpha, slope * self.alpha
+
+    def map_rows(self, x: Tensor, rows: Tensor) -> Tensor:
+        return x + self._forward(x, rows)[0]
+
+    def residual(self, x: Tensor, rows: Tensor) -> Tensor:
+        return self._forward(x, rows)[0] * self.scale
+
+    def q_and_grad(self, x: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
+        move, d = self._forward(x, rows)
+        r = move * self.scale
+        sr = r * self.scale
+        grad = torch.addmm(sr * self.alpha, sr * d, self.weight, beta=-1.0)
+        return _q(r), grad
+
+    def linearise(self, x: Tensor, rows: Tensor) -> tuple[Tensor, Callable[[Tensor], Tensor]]:
+        move, d = self._forward(x, rows)
+
+        def matvec(v: Tensor) -> Tensor:
+            return (d * (v @ self.weight.t()) - self.alpha * v) * self.scale
+
+        return move * self.scale, matvec
+
+    def map_jacobian(self, x: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
+        move, d = self._forward(x, rows)
+        jac = d.unsqueeze(-1) * self.weight
+        jac.diagonal(dim1=-2, dim2=-1).add_(1.0 - self.alpha)
+        return jac, x + move
+
+    def all_jacobians(self, x: Tensor, u: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
+        jac, _ = self.map_jacobian(x, rows)
+        d = self._forward(x, rows)[1]
+        return jac, d.unsqueeze(-1) * self.weight_in
+
+
+def make_problem(
+    cell: object, step: Callable[[Tensor, Tensor], Tensor], scale: Tensor, closed_form: bool, probe: Tensor, u: Tensor
+) -> Problem:
+    """:class:`LeakyProblem` when ``closed_form`` and ``cell`` is exactly a ``LeakyRNNCell`` with the nonlinearity
+    inside whose closed form reproduces ``cell`` on the ``probe (B, S)`` states (a safety check); else the
+    autograd :class:`Problem`."""
+    generic = Problem(step, scale)
+    # Exactly the class: a subclass may change forward().
+    if not (closed_form and isinstance(cell, LeakyRNNCell) and type(cell) is LeakyRNNCell):
+        return generic
+    if not cell.nonlinearity_inside:
+        return generic
+    leaky = LeakyProblem(cell, scale)
+    rows = leaky.rows(u)
+    expected = step(u, probe)
+    tolerance = 1e-5 if probe.dtype in (torch.float32, torch.float16, torch.bfloat16) else 1e-10
+    if not torch.allclose(leaky.map_rows(probe, rows), expected, rtol=tolerance, atol=tolerance):
+        return generic
+    return leaky
+
+
+def gmres(matvec: Callable[[Tensor], Tensor], b: Tensor, dim: int) -> Tensor:
+    """Batched GMRES without restart: ``δ (B, S)`` minimising ``‖A δ − b‖`` per row over the Krylov space of
+    dimension ``dim`` (Saad & Schultz 1986), ``matvec`` applying every row's ``A`` at once.
+
+    Arnoldi with classical Gram-Schmidt done twice (numerically as good as modified Gram-Schmidt) as batched
+    matrix products, then a batched least-squares solve of the small ``(dim + 1, dim)`` Hessenberg systems.
+    """
+    batch, size = b.shape
+    dim = max(1, min(dim, size))
+    tiny = torch.finfo(b.dtype).tiny
+    beta = torch.linalg.vector_norm(b, dim=1)
+    basis = b.new_zeros(batch, dim + 1, size)
+    hessenberg = b.new_zeros(batch, dim + 1, dim)
+    basis[:, 0] = b / beta.clamp_min(tiny)[:, None]
+    for j in range(dim):
+        w = matvec(basis[:, j])
+        previous = basis[:, : j + 1]
+        h = torch.bmm(previous, w.unsqueeze(2))
+        w = w - torch.bmm(h.mT, previous).squeeze(1)
+        h2 = torch.bmm(previous, w.unsqueeze(2))
+        w = w - torch.bmm(h2.mT, previous).squeeze(1)
+        norm = torch.linalg.vector_norm(w, dim=1)
+        hessenberg[:, : j + 1, j] = (h + h2).squeeze(2)
+        hessenberg[:, j + 1, j] = norm
+        basis[:, j + 1] = w / norm.clamp_min(tiny)[:, None]
+    target = b.new_zeros(batch, dim + 1, 1)
+    target[:, 0, 0] = beta
+    coefficients = torch.linalg.lstsq(hessenberg, target).solution
+    delta = torch.bmm(coefficients.mT, basis[:, :dim]).squeeze(1)
+    return torch.where(torch.isfinite(delta), delta, 0.0)
+
+
+_RETRY = 0.5
+"""A point whose Newton-Krylov steps failed tries again once Adam has lowered its ``q`` by this factor."""
+_ARMIJO = 1e-2
+"""Armijo's constant: a Newton step ``t·δ`` is kept when ``q`` falls by at least ``2·c·t·q`` (the exact Newton
+direction's slope along ``δ`` is ``−2q``)."""
+_TRIALS = 8
+"""Step lengths tried per Newton step: ``t = 1, ½, …, 2^(1 − trials)``."""
+
+
+def _newton_krylov_step(
+    problem: Problem, x: Tensor, rows: Tensor, q: Tensor, dim: int, trials: int = _TRIALS
+) -> tuple[Tensor, Tensor, Tensor]:
+    """One inexact Newton step ``(∂r/∂x) δ = −r`` by :func:`gmres` per row, with backtracking ``x + t·δ``,
+    ``t = 1, ½, ¼, …`` (``trials`` of them): returns the new ``x``, its ``q`` and which rows accepted a step
+    (only a step that lowers ``q`` by at least ``2·c·t·q`` is kept, Armijo's rule, so this descends on ``q``,
+    cannot leave a minimum and gives up where Newton makes little progress, as at a slow point whose residual
+    has no root)."""
+    residual, matvec = problem.linearise(x, rows)
+    delta = gmres(matvec, -residual, dim)
+    new_x, new_q = x.clone(), q.clone()
+    accepted = torch.zeros_like(q, dtype=torch.bool)
+    pending = torch.arange(x.shape[0], device=x.device)
+    t = 1.0
+    for _ in range(trials):
+        candidate = x[pending] + t * delta[pending]
+        q_candidate = _q(problem.residual(candidate, rows[pending]))
+        better = torch.isfinite(q_candidate) & (q_candidate <= (1.0 - 2.0 * _ARMIJO * t) * q[pending])
+        idx = pending[better]
+        new_x[idx], new_q[idx] = candidate[better], q_candidate[better]
+        accepted[idx] = True
+        pending = pending[~better]
+        if pending.numel() == 0:
+            break
+        t *= 0.5
+    return new_x, new_q, accepted
+
+
+def newton_krylov(
+    problem: Problem, x: Tensor, rows: Tensor, q: Tensor, tol_q: float, dim: int, max_steps: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Inexact Newton (:func:`_newton_krylov_step`) on every row of ``x (B, S)`` until ``q < tol_q``, a step
+    fails (no sufficient decrease) or ``max_steps``; the batch shrinks as rows finish. Returns the final ``x``,
+    ``q`` and which rows failed."""
+    x, q = x.clone(), q.clone()
+    failed = torch.zeros_like(q, dtype=torch.bool)
+    active = torch.nonzero(q >= tol_q).squeeze(1)
+    for _ in range(max_steps):
+        if active.numel() == 0:
+            break
+        new_x, new_q, accepted = _newton_krylov_step(problem, x[active], rows[active], q[active], dim)
+        x[active], q[active] = new_x, new_q
+        failed[active[~accepted]] = True
+        active = active[accepted & (new_q >= tol_q)]
+    return x, q, failed
+
+
+def adam_phase(problem: Problem, x0: Tensor, rows: Tensor, options: AdamOptions) -> AdamResult:
+    """Minimise ``q = ½‖r(x)‖²`` from every row of ``x0 (K, S)`` with per-point Adam, switching a point to
+    Newton-Krylov steps once its ``q`` is small (``rows (K, ·)``: ``problem.rows(u)``).
+
+    Each point has its own step size ``lr_k``: it starts at ``learning_rate``, is multiplied by ``lr_growth``
+    after a step that lowered that point's ``q`` (up to the ceiling ``learning_rate · lr_decay^t``) and by
+    ``lr_backoff`` whenever its ``q`` went up. A point whose ``q`` is below ``newton_from_q`` takes an inexact
+    Newton step instead (:func:`gmres` in a Krylov space of ``krylov_dim``, backtracking until ``q`` decreases):
+    quadratic convergence near a fixed point instead of Adam's slow tail. A Newton step that cannot lower ``q``
+    (near a slow point, where the residual has no root) is replaced by that iteration's Adam step, and the point
+    tries Newton again only once Adam has lowered its ``q`` tenfold.
+
+    A point stops (and leaves the active batch) as soon as ``q_k < tol_q`` or ``|Δq_k| < tol_dq · lr_k``
+    (Golub & Sussillo's criterion: the change is scaled by the step size so that tiny steps do not fake
+    convergence), when its best ``q`` has not improved by 0.1 % for ``stall_iters`` iterations (a slow point:
+    ``DQ_TOL``), or when ``q_k`` is not finite. Points still active after ``max_iters`` iterations are reported
+    as ``MAX_ITERS``.
     """
     n_starts = x0.shape[0]
     device = x0.device
@@ -103,7 +368,7 @@ def adam_phase(residual: Residual, x0: Tensor, u: Tensor, options: AdamOptions) 
     status = torch.full((n_starts,), StartStatus.MAX_ITERS, dtype=torch.int8, device=device)
     active = torch.arange(n_starts, device=device)
     x = states.clone()
-    ua = u
+    ra = rows
     m = torch.zeros_like(x)
     v = torch.zeros_like(x)
     lr = torch.full((n_starts,), options.learning_rate, dtype=x0.dtype, device=device)
@@ -112,12 +377,11 @@ def adam_phase(residual: Residual, x0: Tensor, u: Tensor, options: AdamOptions) 
     ceiling = options.learning_rate
     best = torch.full((n_starts,), math.inf, dtype=x0.dtype, device=device)
     since = torch.zeros(n_starts, dtype=torch.int64, device=device)
+    # Newton is tried below min(newton_from_q, retry): retry is a tenth of the q where it last failed.
+    retry = torch.full((n_starts,), math.inf, dtype=x0.dtype, device=device)
+    newton_seconds = 0.0
     for iteration in range(options.max_iters + 1):
-        with torch.enable_grad():
-            xg = x.detach().requires_grad_(True)
-            q = _q(residual(xg, ua))
-            (grad,) = torch.autograd.grad(q.sum(), xg)
-        q = q.detach()
+        q, grad = problem.q_and_grad(x, ra)
         finite = torch.isfinite(q) & torch.isfinite(grad).all(-1)
         small_q = q < options.tol_q
         improved = q < best * (1.0 - 1e-3)
@@ -140,8 +404,8 @@ def adam_phase(residual: Residual, x0: Tensor, u: Tensor, options: AdamOptions) 
             keep = ~done
             if not bool(keep.any()):
                 break
-            active, x, ua, m, v, lr = active[keep], x[keep], ua[keep], m[keep], v[keep], lr[keep]
-            best, since = best[keep], since[keep]
+            active, x, ra, m, v, lr = active[keep], x[keep], ra[keep], m[keep], v[keep], lr[keep]
+            best, since, retry = best[keep], since[keep], retry[keep]
             q, q_prev, grad = q[keep], q_prev[keep], grad[keep]
         rose = q > q_prev
         lr = torch.where(rose, lr * options.lr_backoff, torch.clamp(lr * options.lr_growth, max=ceiling))
@@ -152,8 +416,27 @@ def adam_phase(residual: Residual, x0: Tensor, u: Tensor, options: AdamOptions) 
         v.mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)
         m_hat = m / (1.0 - beta1**step)
         v_hat = v / (1.0 - beta2**step)
-        x = x - lr[:, None] * m_hat / (v_hat.sqrt() + options.eps)
-    return AdamResult(states=states, q=q_out, iterations=iterations, status=status)
+        x_next = x - lr[:, None] * m_hat / (v_hat.sqrt() + options.eps)
+        if iteration % options.newton_every == 0:
+            newton = torch.nonzero((q < options.newton_from_q) & (q < retry)).squeeze(1)
+            if newton.numel() > 0:
+                clock = time.perf_counter()
+                new_x, new_q, failed = newton_krylov(
+                    problem,
+                    x[newton],
+                    ra[newton],
+                    q[newton],
+                    options.newton_tol_q,
+                    options.krylov_dim,
+                    options.newton_steps,
+                )
+                # Where a Newton step lowered q, its result replaces this iteration's Adam step.
+                moved = new_q < q[newton]
+                x_next[newton[moved]] = new_x[moved]
+                retry[newton[failed]] = _RETRY * new_q[failed]
+                newton_seconds += time.perf_counter() - clock
+        x = x_next
+    return AdamResult(states=states, q=q_out, iterations=iterations, status=status, newton_seconds=newton_seconds)
 
 
 def _chunk_size(state_size: int, n_inputs: int) -> int:
@@ -215,33 +498,27 @@ class PolishResult:
     iterations: Tensor
 
 
-def polish(
-    step: Callable[[Tensor, Tensor], Tensor],
-    x0: Tensor,
-    u: Tensor,
-    scale: Tensor | float,
-    options: PolishOptions,
-) -> PolishResult:
+def polish(problem: Problem, x0: Tensor, rows: Tensor, options: PolishOptions) -> PolishResult:
     """Newton's method, damped to Levenberg-Marquardt where needed, on ``r(x) = (F(x, u) − x)·scale`` for every
-    row of ``x0 (M, S)`` at once.
+    row of ``x0 (M, S)`` at once (``rows``: ``problem.rows(u)``).
 
-    With ``A = (dF/dx − I)·scale`` (the Jacobians by one batched backward pass, only at the points still
-    active), a point first takes the Newton step ``δ = −A⁻¹ r`` (a direct batched LU solve of ``A δ = −r``, no
-    normal equations, so the conditioning is not squared): quadratic convergence to a true fixed point. Where a
-    step does not lower ``q`` (or ``A`` is singular) the point switches to Levenberg-Marquardt,
-    ``δ = −(AᵀA + μ·max diag(AᵀA)·I)⁻¹ Aᵀ r``, with ``μ`` ×10 after a rejected and ×0.1 after an accepted step;
-    below ``damping · 1e-3`` it is Newton again. A point leaves the active set below ``tol_q``, once an accepted
-    step lowers ``q`` by less than 1 % (or ``tol_dq``: the linear convergence to a slow point's ``q > 0``), or
+    With ``A = (dF/dx − I)·scale`` (``problem.map_jacobian``: one batched backward pass, or the closed form of a
+    leaky RNN, only at the points still active), a point first takes the Newton step ``δ = −A⁻¹ r`` (a direct
+    batched LU solve of ``A δ = −r``, no normal equations, so the conditioning is not squared): quadratic
+    convergence to a true fixed point. Where a step does not lower ``q`` (or ``A`` is singular) the point
+    switches to Levenberg-Marquardt, ``δ = −(AᵀA + μ·max diag(AᵀA)·I)⁻¹ Aᵀ r``, with ``μ`` ×10 after a rejected
+    and ×0.1 after an accepted step; below ``damping · 1e-3`` it is Newton again. A point leaves the active set
+    below ``tol_q``, once an accepted step lowers ``q`` by less than 1 % (or ``tol_dq``: the linear convergence
+    to a slow point's ``q > 0``), or
     once ``μ`` exceeds 1e6 (no descent left).
     """
     x = x0.detach().clone()
+    u = rows
     n_points, size = x.shape
     eye = torch.eye(size, dtype=x.dtype, device=x.device)
-    scale_t = torch.as_tensor(scale, dtype=x.dtype, device=x.device)
+    scale_t = torch.as_tensor(problem.scale, dtype=x.dtype, device=x.device)
     row_scale = scale_t[:, None] if scale_t.dim() else scale_t
-
-    def residual(points: Tensor, inputs: Tensor) -> Tensor:
-        return (step(inputs, points) - points) * scale_t
+    residual = problem.residual
 
     with torch.no_grad():
         q = _q(residual(x, u))
@@ -253,7 +530,7 @@ def polish(
         if active.numel() == 0:
             break
         xa, ua = x[active], u[active]
-        jac, _, fx = jacobians(step, xa, ua, with_inputs=False)
+        jac, fx = problem.map_jacobian(xa, ua)
         a = (jac - eye) * row_scale
         r = (fx - xa) * scale_t
         mu_a = mu[active]
