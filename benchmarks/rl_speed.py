@@ -6,7 +6,8 @@ Contenders, each training from scratch with one torch thread, hidden size 64, PP
 minibatches per rollout:
 
 * batched PPO (ours) with an LSTM (the same cell RecurrentPPO uses) and with the leaky RNN on
-  ``mtrnn/DelayGo-v0`` (the defaults: 512 trials per update, fused Adam);
+  ``mtrnn/DelayGo-v0`` (the defaults: 512 trials per update, fused Adam; the LSTM runs through torch's fused
+  ``torch.lstm`` kernel, the leaky RNN through its own sequence loop);
 * sb3-contrib ``RecurrentPPO`` (``MlpLstmPolicy``, ``lstm_hidden_size=64``) on ``mtrnn/DelayGo-v0`` through
   ``make_vec_env`` (8 envs × 128 steps per rollout);
 * SB3 ``PPO`` (``MlpPolicy`` 64×64) on neurogym's closest task, ``yang19.dlygo-v0`` (the delay-go task of

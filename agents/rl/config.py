@@ -130,7 +130,7 @@ class RLConfig:
     #: is always measured on the task itself. Empty: no curriculum. The task must have a ``delay`` period.
     curriculum_delays: tuple[float, ...] = ()
     #: Greedy performance on a curriculum stage that moves training to the next stage, in (0, 1].
-    curriculum_threshold: float = 0.8
+    curriculum_threshold: float = 0.9
     #: Evaluate (greedy actions, fixed seeded trials) and checkpoint every this many updates (>= 1).
     eval_interval: int = 10
     #: Seeded evaluation trials, drawn once per run (>= 1).

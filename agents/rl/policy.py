@@ -21,8 +21,9 @@ import os
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence
 
-from mtrnn.agents.cells import RecurrentCell, TorchLSTMCell, hidden_of, run_sequence
+from mtrnn.agents.cells import RecurrentCell, TorchGRUCell, TorchLSTMCell, hidden_of, run_sequence
 from mtrnn.agents.networks import NetworkConfig, OutputActivation, RecurrentNetwork, build_network
 from mtrnn.agents.rl.config import Backend, read_rl_config
 from mtrnn.agents.rundir import RunDir
@@ -129,6 +130,41 @@ class RecurrentPolicy(nn.Module):
             hidden, last = hidden_of(cell, states), states[-1]
         logits, values = self.network.split_heads(self.network.readout(hidden))
         return logits, values.squeeze(-1), last
+
+    def run_packed(self, inputs: Tensor, batch_sizes: Tensor) -> tuple[Tensor, Tensor]:
+        """Run trials of different lengths from the zero state, computing only the steps each trial plays.
+
+        The trials are sorted longest first and packed time-major, as :class:`torch.nn.utils.rnn.PackedSequence`
+        stores them: step ``t`` holds the first ``batch_sizes[t]`` trials (those still running). The LSTM and GRU
+        run through torch's fused packed kernels (``torch.lstm``, ``nn.GRU``), other cells one step at a time on
+        the shrinking batch. Equal to :meth:`forward` on the padded trials, read at the played steps.
+
+        Args:
+            inputs: ``(N, n_inputs)`` packed observations, ``N = batch_sizes.sum()``.
+            batch_sizes: ``(T,)`` int64 on the CPU, non-increasing, trials running at each step.
+
+        Returns:
+            ``logits (N, n_actions)`` and ``values (N,)`` in the same packed order.
+        """
+        n_trials = int(batch_sizes[0])
+        cell = self.cell
+        if isinstance(cell, TorchLSTMCell):
+            lstm = cell.lstm
+            weights = [lstm.weight_ih, lstm.weight_hh, lstm.bias_ih, lstm.bias_hh]
+            zeros = inputs.new_zeros(1, n_trials, cell.hidden_size)
+            hidden = torch.lstm(inputs, batch_sizes, (zeros, zeros), weights, True, 1, 0.0, True, False)[0]
+        elif isinstance(cell, TorchGRUCell):
+            packed = PackedSequence(inputs, batch_sizes)
+            hidden = cell.gru(packed, inputs.new_zeros(1, n_trials, cell.hidden_size))[0].data
+        else:
+            state = inputs.new_zeros(n_trials, self.state_size)
+            hiddens = []
+            for x_t in inputs.split(batch_sizes.tolist()):
+                state = cell(x_t, state[: x_t.shape[0]])
+                hiddens.append(hidden_of(cell, state))
+            hidden = torch.cat(hiddens)
+        logits, values = self.network.split_heads(self.network.readout(hidden))
+        return logits, values.squeeze(-1)
 
     def initial_state(self, batch_size: int) -> Tensor:
         """Zeros ``(batch_size, state_size)``: the state at every trial start."""

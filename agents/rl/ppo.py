@@ -15,9 +15,9 @@ recipe, on whole trials. Reward rule: Song, Yang & Wang 2017 (eLife 6:e21492). T
 Delay curriculum (``config.curriculum_delays``): on the full ``mtrnn/DelayGo-v0`` (60 steps of fixation, then a
 1-of-8 response from memory) batched PPO stalls at "fixate, then respond at a random location"; trained first
 with the delay fixed at 20, 100, 200 and 400 ms (each stage until its greedy performance exceeds
-``curriculum_threshold``) it reaches 90 % on the full task. A curriculum over one task parameter, as
-:class:`~mtrnn.envs.ParameterSchedule` describes for supervised training (Bengio et al. 2009, "Curriculum
-learning"); the evaluation is always on the task itself.
+``curriculum_threshold``, 0.9) and ``ent_coef = 0.03`` it reached 90 % on the full task in our runs. A
+curriculum over one task parameter, as :class:`~mtrnn.envs.ParameterSchedule` describes for supervised training
+(Bengio et al. 2009, "Curriculum learning"); the evaluation is always on the task itself.
 
 Exact resume: rollout ``k`` draws its trials from ``default_rng([seed, 0, k])`` and its actions and minibatch
 order from a torch generator seeded from ``(seed, 1, k)``; the evaluation trials come from
@@ -119,10 +119,24 @@ def gae(rewards: Tensor, values: Tensor, played: Tensor, gamma: float, lam: floa
     return advantages
 
 
-#: Steps the policy runs at a time in a rollout; it stops as soon as every trial of the batch has ended.
+#: Steps the policy runs at a time in a rollout after its first short chunks (1, 1, 2, 4); it stops as soon as
+#: every trial of the batch has ended.
 ROLLOUT_CHUNK = 8
-#: Steps the policy runs at a time in an update; each chunk runs only the trials still going at its start.
-UPDATE_CHUNK = 16
+#: None: updates run each minibatch packed, on the played steps only (:meth:`RecurrentPolicy.run_packed`); an
+#: int: in padded chunks of this many steps, each on the trials still going at its start (the tested reference).
+UPDATE_CHUNK: int | None = None
+
+
+def _rollout_chunks(n_steps: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` chunks of the rollout: 1, 1, 2, 4 steps, then :data:`ROLLOUT_CHUNK` at a time (early in
+    training most trials end within a step or two, so the first chunks are short; later chunks amortise the
+    per-call overhead)."""
+    chunks, start = [], 0
+    while start < n_steps:
+        stop = min(start + min(ROLLOUT_CHUNK, max(1, start)), n_steps)
+        chunks.append((start, stop))
+        start = stop
+    return chunks
 
 
 def _can_end(batch: TrialBatch, task: Task, rule: RewardRule) -> np.ndarray:
@@ -143,11 +157,11 @@ def act(
 ) -> tuple[np.ndarray, Tensor, Tensor]:
     """Run ``policy`` over ``batch`` and choose an action at every step, stopping once every trial has ended.
 
-    The network runs :data:`ROLLOUT_CHUNK` steps at a time from the zero state; after each chunk the rule says
-    which trials have ended (a response on a step where it ends the trial, or the trial's last step), the next
-    chunk runs only the trials still going (early in training most abort within a step or two), and the loop
-    stops when all have ended. Actions are sampled from the policy (Gumbel-max with ``generator``) or, without a
-    generator, greedy (argmax).
+    The network runs 1, 1, 2, 4, then :data:`ROLLOUT_CHUNK` steps at a time from the zero state; after each chunk
+    the rule says which trials have ended (a response on a step where it ends the trial, or the trial's last
+    step), the next chunk runs only the trials still going (early in training most abort within a step or two),
+    and the loop stops when all have ended. Actions are sampled from the policy (Gumbel-max with ``generator``)
+    or, without a generator, greedy (argmax).
 
     Returns:
         ``actions (T, B)`` int64 (0 after the steps run), ``log_probs (n, B, A)`` and ``values (n, B)`` of the
@@ -165,8 +179,7 @@ def act(
     state: Tensor | None = None
     n_run = n_steps
     with torch.inference_mode():  # no autograd bookkeeping; the update re-runs the network with gradients
-        for start in range(0, n_steps, ROLLOUT_CHUNK):
-            stop = min(start + ROLLOUT_CHUNK, n_steps)
+        for start, stop in _rollout_chunks(n_steps):
             logits, value, last = policy.run(inputs[start:stop, alive], state)
             log_prob = torch.log_softmax(logits, dim=-1)
             if generator is None:
@@ -429,36 +442,12 @@ class PPOTrainer:
                 ends, sort = ends.sort(descending=True, stable=True)
                 index = index[sort]
                 last = int(ends[0]) + 1  # steps no trial of this minibatch played are dropped
-                played = data.played[:last, index]
-                weight = played / played.sum()
-                advantages = data.advantages[:last, index]
-                mean = (advantages * weight).sum()
-                std = (((advantages - mean) ** 2) * weight).sum().sqrt()
-                advantages = (advantages - mean) / (std + 1e-8)
-                starts = list(range(0, last, UPDATE_CHUNK))
-                running = (ends[None, :] >= torch.tensor(starts, device=self.device)[:, None]).sum(1).tolist()
-                policy_loss = value_loss = entropy = approx_kl = clipped = torch.zeros((), device=self.device)
-                state: Tensor | None = None
-                for begin, n_running in zip(starts, running, strict=True):
-                    stop = min(begin + UPDATE_CHUNK, last)
-                    rows = index[:n_running]
-                    state = None if state is None else state[:n_running]  # drop the trials that have ended
-                    logits, values, state = self.policy.run(data.inputs[begin:stop, rows], state)
-                    w = weight[begin:stop, :n_running]
-                    log_probs = torch.log_softmax(logits, dim=-1)
-                    new = log_probs.gather(-1, data.actions[begin:stop, rows].unsqueeze(-1)).squeeze(-1)
-                    adv = advantages[begin:stop, :n_running]
-                    log_ratio = new - data.log_probs[begin:stop, rows]
-                    ratio = log_ratio.exp()
-                    surrogate = torch.minimum(
-                        ratio * adv, ratio.clamp(1 - config.clip_range, 1 + config.clip_range) * adv
+                if UPDATE_CHUNK is None:
+                    policy_loss, value_loss, entropy, approx_kl, clipped = self._packed_losses(data, index, last)
+                else:
+                    policy_loss, value_loss, entropy, approx_kl, clipped = self._chunked_losses(
+                        data, index, ends, last, UPDATE_CHUNK
                     )
-                    policy_loss = policy_loss - (surrogate * w).sum()
-                    value_loss = value_loss + (((data.returns[begin:stop, rows] - values) ** 2) * w).sum()
-                    entropy = entropy + (-(log_probs.exp() * log_probs).sum(-1) * w).sum()
-                    with torch.no_grad():
-                        approx_kl = approx_kl + (((ratio - 1) - log_ratio) * w).sum()
-                        clipped = clipped + (((ratio - 1).abs() > config.clip_range) * w).sum()
                 loss = policy_loss + config.vf_coef * value_loss - config.ent_coef * entropy
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -468,6 +457,67 @@ class PPOTrainer:
                     totals += torch.stack([loss, policy_loss, value_loss, entropy, approx_kl, clipped])
                 n += 1
         return dict(zip(names, (totals / n).tolist(), strict=True))
+
+    def _surrogate(self, new: Tensor, old: Tensor, adv: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Per step: PPO's clipped surrogate, the approximate KL ``(r − 1) − log r`` and whether ``r`` is clipped."""
+        clip = self.config.clip_range
+        log_ratio = new - old
+        ratio = log_ratio.exp()
+        surrogate = torch.minimum(ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv)
+        with torch.no_grad():
+            kl = (ratio - 1) - log_ratio
+            clipped = ((ratio - 1).abs() > clip).to(ratio.dtype)
+        return surrogate, kl, clipped
+
+    def _packed_losses(self, data: _Rollout, index: Tensor, last: int) -> tuple[Tensor, ...]:
+        """Minibatch ``index`` (longest trial first) computed on its played steps only, packed time-major.
+
+        Returns the policy loss, value loss, entropy, approximate KL and clip fraction, each a mean over the
+        minibatch's played steps (advantages normalised over them).
+        """
+        played = data.played[:last, index] > 0  # (T, b), each row a prefix: the trials still running
+        batch_sizes = played.sum(1).cpu()
+        logits, values = self.policy.run_packed(data.inputs[:last, index][played], batch_sizes)
+        advantages = data.advantages[:last, index][played]
+        advantages = (advantages - advantages.mean()) / (advantages.std(correction=0) + 1e-8)
+        log_probs = torch.log_softmax(logits, dim=-1)
+        new = log_probs.gather(-1, data.actions[:last, index][played].unsqueeze(-1)).squeeze(-1)
+        surrogate, kl, clipped = self._surrogate(new, data.log_probs[:last, index][played], advantages)
+        value_loss = ((data.returns[:last, index][played] - values) ** 2).mean()
+        entropy = (-(log_probs.exp() * log_probs).sum(-1)).mean()
+        return -surrogate.mean(), value_loss, entropy, kl.mean(), clipped.mean()
+
+    def _chunked_losses(self, data: _Rollout, index: Tensor, ends: Tensor, last: int, chunk: int) -> tuple[Tensor, ...]:
+        """As :meth:`_packed_losses`, on padded ``(T, b)`` chunks of ``chunk`` steps (each chunk runs the trials
+        still going at its start; steps not played weigh 0): the reference the packed pass is tested against."""
+        played = data.played[:last, index]
+        weight = played / played.sum()
+        advantages = data.advantages[:last, index]
+        mean = (advantages * weight).sum()
+        std = (((advantages - mean) ** 2) * weight).sum().sqrt()
+        advantages = (advantages - mean) / (std + 1e-8)
+        starts = list(range(0, last, chunk))
+        running = (ends[None, :] >= torch.tensor(starts, device=self.device)[:, None]).sum(1).tolist()
+        zero = torch.zeros((), device=self.device)
+        policy_loss, value_loss, entropy, approx_kl, clipped = zero, zero, zero, zero, zero
+        state: Tensor | None = None
+        for begin, n_running in zip(starts, running, strict=True):
+            stop = min(begin + chunk, last)
+            rows = index[:n_running]
+            state = None if state is None else state[:n_running]  # drop the trials that have ended
+            logits, values, state = self.policy.run(data.inputs[begin:stop, rows], state)
+            w = weight[begin:stop, :n_running]
+            log_probs = torch.log_softmax(logits, dim=-1)
+            new = log_probs.gather(-1, data.actions[begin:stop, rows].unsqueeze(-1)).squeeze(-1)
+            surrogate, kl, clip = self._surrogate(
+                new, data.log_probs[begin:stop, rows], advantages[begin:stop, :n_running]
+            )
+            policy_loss = policy_loss - (surrogate * w).sum()
+            value_loss = value_loss + (((data.returns[begin:stop, rows] - values) ** 2) * w).sum()
+            entropy = entropy + (-(log_probs.exp() * log_probs).sum(-1) * w).sum()
+            approx_kl = approx_kl + (kl * w).sum()
+            clipped = clipped + (clip * w).sum()
+        return policy_loss, value_loss, entropy, approx_kl, clipped
 
     def train(self) -> RLResult:
         """Train until a budget or the target is reached (or a callback returns False)."""

@@ -115,8 +115,9 @@ def test_save_then_load_gives_the_same_actions(learned: tuple[PPOTrainer, RLResu
 def test_update_running_only_unfinished_trials_equals_the_whole_trial_pass(
     learned: tuple[PPOTrainer, RLResult], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The update runs each chunk of steps on the trials still going; the gradient step equals one pass over
-    whole trials (the learned policy holds fixation, so trials end at many different steps)."""
+    """The update runs each minibatch packed, on the played steps only (and, as a second reference, in chunks
+    of 3 steps on the trials still going); the gradient step equals one padded pass over whole trials (the
+    learned policy holds fixation, so trials end at many different steps)."""
     import mtrnn.agents.rl.ppo as ppo
 
     trained, _ = learned
@@ -129,16 +130,17 @@ def test_update_running_only_unfinished_trials_equals_the_whole_trial_pass(
         assert len(set(data.outcome.end.tolist())) > 3
         policy, optimizer = copy.deepcopy(trainer.policy.state_dict()), copy.deepcopy(trainer.optimizer.state_dict())
         results = []
-        for chunk in (3, 10_000):
+        for chunk in (None, 3, 10_000):
             monkeypatch.setattr(ppo, "UPDATE_CHUNK", chunk)
             trainer.policy.load_state_dict(policy)
             trainer.optimizer.load_state_dict(optimizer)
             stats = trainer.update(data, 1)
             results.append((stats, [p.detach().clone() for p in trainer.policy.parameters()]))
-        (chunked, after_chunked), (whole, after_whole) = results
-        assert chunked == pytest.approx(whole, rel=1e-4, abs=1e-6)
-        for a, b in zip(after_chunked, after_whole, strict=True):
-            torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+        *runs, (whole, after_whole) = results
+        for stats, after in runs:
+            assert stats == pytest.approx(whole, rel=1e-4, abs=1e-6)
+            for a, b in zip(after, after_whole, strict=True):
+                torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
     finally:
         torch.set_num_threads(threads)
 
