@@ -1,12 +1,17 @@
 """Time :func:`mtrnn.analysis.find_fixed_points` against a re-implementation of fixed-point-finder's torch algorithm.
 
-``python -m mtrnn.benchmarks.fixed_points_speed [--run-dir RUN] [--starts 1024] [--out DIR]`` finds the fixed points
+``python -m mtrnn.benchmarks.fixed_points_speed [--run-dir RUN] [--starts 1024] [--rounds 3] [--out DIR]`` finds the
+fixed points
 of one N = 256 leaky RNN from the same 1024 starts with the same tolerances (``tol_q = 1e-12``, ``tol_dq = 1e-20``,
 ``max_iters = 5000``, ``tol_unique = 1e-3``, outliers beyond 10 typical distances dropped), once with ours and once
-with the baseline, in the same process with one torch thread (after a tiny warm-up run of each), and prints the
-time ratio, where the time goes in each, and how well the two sets of fixed points match (each baseline point's
-distance to the nearest of ours and back). Results go to ``DIR/fixed_points_speed.json`` (atomically; default:
-the working directory).
+with the baseline, in the same process with one torch thread (after a tiny warm-up run of each), ``--rounds``
+times alternately, and prints the time ratios (median and range over the rounds), where the time goes in each
+(last round), and how well the two sets of fixed points match (each baseline point's distance to the nearest of
+ours and back). Results go to ``DIR/fixed_points_speed.json`` (atomically; default: the working directory).
+
+Ours (``find_fixed_points`` with its defaults): per-point Adam whose starts switch to Newton-Krylov steps (batched
+GMRES) once ``q < 1``, the leaky RNN's closed-form gradient and Jacobians, Newton / Levenberg-Marquardt polish of
+the unique slow points; ``report.seconds`` gives the phases (``newton`` is part of ``adam``).
 
 The network: by default a Hopfield-like leaky tanh RNN (``α = 0.2``) with 6 planted ±1 patterns, ``W = 1.5/N ·
 Σ ξξᵀ``, whose fixed points include the patterns, their mixtures and saddles between them; or the cell of a
@@ -220,6 +225,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     parser.add_argument("--size", type=int, default=256, help="units of the planted network (default 256)")
     parser.add_argument("--starts", type=int, default=1024, help="number of starts (default 1024)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=1, help="timed rounds of both (default 1)")
     parser.add_argument("--out", default=".", help="folder for fixed_points_speed.json (default: .)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -242,13 +248,24 @@ def _run(args: argparse.Namespace) -> dict[str, object]:
     find_fixed_points(cell, inputs, starts[:8], warn_fraction=1.0, **warm)
     baseline_fixed_points(cell, per_start_inputs[:8], starts[:8], **warm)  # type: ignore[arg-type]
 
-    begin, begin_cpu = time.perf_counter(), time.process_time()
-    ours = find_fixed_points(cell, inputs, starts, **TOLERANCES)
-    ours_seconds, ours_cpu = time.perf_counter() - begin, time.process_time() - begin_cpu
+    if args.rounds < 1:
+        raise ValueError(f"--rounds must be >= 1, got {args.rounds}")
+    walls: dict[str, list[float]] = {"ours": [], "baseline": []}
+    cpus: dict[str, list[float]] = {"ours": [], "baseline": []}
+    for _ in range(args.rounds):
+        begin, begin_cpu = time.perf_counter(), time.process_time()
+        ours = find_fixed_points(cell, inputs, starts, **TOLERANCES)
+        walls["ours"].append(time.perf_counter() - begin)
+        cpus["ours"].append(time.process_time() - begin_cpu)
 
-    begin, begin_cpu = time.perf_counter(), time.process_time()
-    base = baseline_fixed_points(cell, per_start_inputs, starts, **TOLERANCES)  # type: ignore[arg-type]
-    base_seconds, base_cpu = time.perf_counter() - begin, time.process_time() - begin_cpu
+        begin, begin_cpu = time.perf_counter(), time.process_time()
+        base = baseline_fixed_points(cell, per_start_inputs, starts, **TOLERANCES)  # type: ignore[arg-type]
+        walls["baseline"].append(time.perf_counter() - begin)
+        cpus["baseline"].append(time.process_time() - begin_cpu)
+    ours_seconds, ours_cpu = float(np.median(walls["ours"])), float(np.median(cpus["ours"]))
+    base_seconds, base_cpu = float(np.median(walls["baseline"])), float(np.median(cpus["baseline"]))
+    ratios = np.array(walls["baseline"]) / np.array(walls["ours"])
+    ratios_cpu = np.array(cpus["baseline"]) / np.array(cpus["ours"])
 
     stable_base = np.abs(base.eigenvalues).max(1) < 1 if len(base.eigenvalues) else None
     match = match_points(ours, base, tol=TOLERANCES["tol_unique"], stable_baseline=stable_base)
@@ -276,8 +293,15 @@ def _run(args: argparse.Namespace) -> dict[str, object]:
         "baseline_iterations": base.iterations,
         "baseline_points": len(base.states),
         "baseline_max_q": float(base.q.max()) if len(base.q) else None,
-        "speedup": base_seconds / ours_seconds,
-        "speedup_cpu": base_cpu / ours_cpu,
+        "rounds": args.rounds,
+        "ours_seconds_per_round": walls["ours"],
+        "ours_cpu_seconds_per_round": cpus["ours"],
+        "baseline_seconds_per_round": walls["baseline"],
+        "baseline_cpu_seconds_per_round": cpus["baseline"],
+        "speedup": float(np.median(ratios)),
+        "speedup_range": [float(ratios.min()), float(ratios.max())],
+        "speedup_cpu": float(np.median(ratios_cpu)),
+        "speedup_cpu_range": [float(ratios_cpu.min()), float(ratios_cpu.max())],
         "match": asdict(match),
         "match_fixed_points_q_below_1e-10": asdict(fixed_match),
         "torch": torch.__version__,
@@ -285,8 +309,12 @@ def _run(args: argparse.Namespace) -> dict[str, object]:
     }
     print(json.dumps(result, indent=2))
     print(
-        f"ours {ours_seconds:.1f} s (CPU {ours_cpu:.1f} s) vs baseline {base_seconds:.1f} s (CPU {base_cpu:.1f} s): "
-        f"{base_seconds / ours_seconds:.1f}x faster wall-clock, {base_cpu / ours_cpu:.1f}x in CPU time; "
+        f"median of {args.rounds} rounds: ours {ours_seconds:.1f} s (CPU {ours_cpu:.1f} s) vs baseline "
+        f"{base_seconds:.1f} s (CPU {base_cpu:.1f} s): {np.median(ratios):.1f}x faster wall-clock (range "
+        f"{ratios.min():.1f}-{ratios.max():.1f}), {np.median(ratios_cpu):.1f}x in CPU time (range "
+        f"{ratios_cpu.min():.1f}-{ratios_cpu.max():.1f}); phases of our last round (s): "
+        + ", ".join(f"{name} {value:.2f}" for name, value in asdict(ours.report.seconds).items())
+        + "; "
         f"all points: {match.baseline_matched}/{match.n_baseline} baseline points within tol_unique of ours "
         f"(max distance {match.baseline_to_ours_max:.2e}), {match.ours_matched}/{match.n_ours} of ours matched; "
         f"fixed points (q < 1e-10): {fixed_match.baseline_matched}/{fixed_match.n_baseline} baseline and "

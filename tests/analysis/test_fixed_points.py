@@ -253,6 +253,9 @@ def test_unique_indices_greedy_lowest_q() -> None:
         ({"max_iters": 1.5}, "max_iters"),
         ({"continuous": True}, "alpha"),
         ({"polish_from_q": 1e-20}, "polish_from_q"),
+        ({"newton_from_q": 0.0}, "newton_from_q"),
+        ({"krylov_dim": 0}, "krylov_dim"),
+        ({"closed_form": "yes"}, "closed_form"),
     ],
 )
 def test_bad_input_names_the_argument(kwargs: dict[str, object], match: str) -> None:
