@@ -1,16 +1,17 @@
 """`TrialEnv`: a Gymnasium environment that plays the trials of a :class:`~mtrnn.envs.task.Task`.
 
 Trials are drawn in chunks, in compact form (``task.sample_compact(chunk_size, rng)``: the trials of
-``task.sample_batch(chunk_size, rng, noise=False)`` as per-period tables where the task has them), and each
-observation is read from the chunk's tables when it is played; input noise is drawn per played step from a second
-generator. A trial start therefore writes no ``(T, n_in)`` array, which is what keeps a fixation-breaking random
-agent (a handful of steps per trial) fast.
+``task.sample_batch(chunk_size, rng, noise=False)`` as per-period tables where the task has them). When a chunk is
+drawn, the first :data:`HEAD_STEPS` observations of all its trials are built at once (a gather of the clean rows
+plus their input noise, one array operation per chunk); later steps are built a segment at a time. A trial start
+therefore costs a few attribute assignments, which is what keeps a fixation-breaking random agent (a handful of
+steps per trial) fast.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,17 +23,32 @@ from mtrnn.envs.batch import CompactBatch, TrialBatch
 from mtrnn.envs.multitask import MultiTask
 from mtrnn.envs.task import Task
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "NOISE_BLOCK_ROWS", "NOISE_CLIP", "RenderMode", "TrialEnv", "draw_chunk"]
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "HEAD_STEPS",
+    "NOISE_BLOCK_ROWS",
+    "NOISE_CLIP",
+    "RenderMode",
+    "TrialEnv",
+    "draw_chunk",
+]
 
 #: Trials drawn per chunk by default (one ``sample_batch`` call).
 DEFAULT_CHUNK_SIZE = 256
-#: Rows of input noise drawn per call of the noise generator.
+#: Rows of input noise drawn per call of the noise generator (at least; the stream does not depend on it).
 NOISE_BLOCK_ROWS = 256
-#: Steps observed per segment: the first segment of a trial, and the longest (segments double along a trial).
+#: The first steps of every trial, whose observations are built (and whose noise is drawn) when its chunk is drawn
+#: (a random agent on Yang's tasks at dt = 20 ms breaks fixation at step 5, the first step a response is checked).
+HEAD_STEPS = 6
+#: Steps observed per segment after the head: the first segment, and the longest (segments double along a trial).
 FIRST_SEGMENT = 8
 MAX_SEGMENT = 64
 #: Standard normal draws are clipped to ``±NOISE_CLIP`` (so every observation lies in the observation space).
 NOISE_CLIP = 8.0
+
+#: What a response does at a step (``TrialEnv._build_kinds``): break fixation, or decide.
+_BEFORE_DECISION = 1
+_DECISION = 2
 
 #: The render modes the env supports (gymnasium's convention: strings in ``metadata["render_modes"]``).
 RenderMode = str
@@ -82,6 +98,12 @@ def _draw_compact_chunk(task: Task, size: int, rng: np.random.Generator) -> Comp
     return task.sample_compact(size, rng)
 
 
+def _flat_ints(array: NDArray[np.int64]) -> Sequence[int]:
+    """A C-contiguous int64 array, flattened, as a sequence that indexes to Python ints (cheaper than numpy's
+    scalar indexing in a step)."""
+    return np.ascontiguousarray(array, dtype=np.int64).reshape(-1).data.cast("B").cast("q")
+
+
 class TrialEnv(Env[NDArray[np.float32], np.int64]):
     """Play a task's trials one step at a time.
 
@@ -104,12 +126,18 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
     draws each chunk as ``task.sample_compact``, which makes the same draws and stands for the same batch, and
     reads each observation from it when the step is played; the default ``chunk_size`` is 256.)
 
-    Input noise of std ``task.input_noise_std`` is drawn per observation from a second generator,
-    ``np.random.default_rng(np.random.SeedSequence(s).spawn(1)[0])``: the ``n``-th observation returned since
-    ``reset(seed=s)`` (``n = 0`` for reset's) is the trial's noise-free input at that step plus
-    ``clip(z_n, -8, 8) * float32(std)``, where ``z_n`` is row ``n`` of that generator's float32
-    ``standard_normal`` stream of ``n_in``-wide rows (drawn in blocks of 256 rows). (Clipping at 8 std keeps
-    observations inside the observation space; it changes a draw with probability ~1e-15.)
+    Input noise of std ``task.input_noise_std`` comes from a second generator,
+    ``np.random.default_rng(np.random.SeedSequence(s).spawn(1)[0])``: one stream ``z_0, z_1, …`` of float32
+    ``standard_normal`` rows, ``n_in`` wide, consumed in order. When a chunk of ``C`` trials is drawn it takes the
+    next ``C · 6`` rows (6 = :data:`HEAD_STEPS`): rows ``6b … 6b + 5`` of them are the noise of steps ``0 … 5`` of
+    its trial ``b``; every observation of a later step (``t ≥ 6``) takes the next row when it is returned. An
+    observation is the trial's noise-free input at its step plus ``clip(z, -8, 8) * float32(std)``, ``z`` its
+    row. Whatever the agent does, the first 6 steps of the ``k``-th trial therefore get the same noise. (A trial
+    played alone, ``reset(seed=s, options={"conditions": ...})``, gets row ``t`` at step ``t``. Clipping at 8 std
+    keeps observations inside the observation space; it changes a draw with probability ~1e-15.)
+
+    When an episode terminates, the observation returned is a copy of the last observation (it takes no noise
+    row). Observations are views of arrays the env never writes again (the chunk's first steps, a later segment).
 
     ``reset(options={"conditions": {...}})`` and ``new_trial(conditions)`` play a batch of one,
     ``task.sample_batch(1, rng, conditions, noise=False)``, drawn at that moment; the stream then continues with
@@ -195,40 +223,54 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         self._noise_rng: np.random.Generator | None = None
         self._noise_block = np.empty((0, task.n_inputs), dtype=np.float32)
         self._noise_at = 0
-        self._seg = self._noise_block
-        self._seg_gt: list[int] = []
-        self._seg_t0 = self._seg_len = self._seg_used = 0
-        self._seg_next = FIRST_SEGMENT
         self._noise_std = np.float32(0.0)
+        # the chunk being played
         self._chunk: CompactBatch | None = None
         self._light: TrialBatch | None = None
         self._dense: TrialBatch | None = None
         self._next = 0
         self._chunk_len = 0
+        self._width = 0
         self._in_rows = np.empty((0, task.n_inputs), dtype=np.float32)
         self._in_index = np.empty((0, 0), dtype=np.intp)
-        self._labels = np.empty((0, 0), dtype=np.int64)
-        self._checked: NDArray[np.bool_] | None = None
+        self._labels: NDArray[np.int64] = np.empty((0, 0), dtype=np.int64)
+        self._gts: Sequence[int] = ()
+        self._kinds: Sequence[int] | None = None
+        self._heads = np.empty((0, HEAD_STEPS, task.n_inputs), dtype=np.float32)
         self._lengths: list[int] = []
-        self._decisions: list[int] = []
         self._correct: NDArray[np.bool_] = np.empty((0, 0), dtype=bool)
-        self._conditions: dict[str, list[Any]] = {}
+        self._keys: tuple[str, ...] = ()
+        self._rows: list[tuple[Any, ...]] = []
         self._names: tuple[str, ...] = ()
         self._starts: list[list[int]] = []
         self._stops: list[list[int]] = []
-        self._heads = np.empty((0, 0, task.n_inputs), dtype=np.float32)
-        self._head_gts: list[list[int]] = []
         self._first_names: list[str] = []
         self._first_changes: list[int] = []
-        self._period_name = ""
-        self._period_stop = 0
-        self._decision = 0
+        # the trial being played
         self._i = 0
         self._t = 0
         self._length = 0
+        self._head = self._heads[:0]
+        self._period_name = ""
+        self._period_stop = 0
         self._broke = False
         self._done = True
         self._trial_cache: TrialBatch | None = None
+        # the segment of steps after the head being played
+        self._seg = self._noise_block
+        self._seg_t0 = self._seg_len = self._seg_used = 0
+        self._seg_next = FIRST_SEGMENT
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle support: the per-chunk memoryviews are rebuilt on unpickling (memoryviews do not pickle)."""
+        state = self.__dict__.copy()
+        state["_gts"] = ()
+        state["_kinds"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._gts = _flat_ints(self._labels)
 
     # ------------------------------------------------------------------ neurogym's surface
     @property
@@ -287,26 +329,27 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
     def new_trial(self, conditions: Mapping[str, object] | None = None) -> dict[str, Any]:
         """Start the next trial of the stream (or, with ``conditions``, a batch of one drawn now).
 
-        Returns the trial's conditions as scalars.
+        Returns the trial's conditions as scalars (a fresh dict per trial).
         """
-        self._release()
+        if self._seg_len:
+            self._release()
         self._seg_next = FIRST_SEGMENT
         if conditions is not None:
             self._load(self.task.sample_compact(1, self.np_random, conditions=conditions))
-        elif self._chunk is None or self._next >= self._chunk_len:
+        elif self._next >= self._chunk_len:
             self._load(_draw_compact_chunk(self.task, self.chunk_size, self.np_random))
         i = self._next
         self._next = i + 1
         self._i = i
         self._length = self._lengths[i]
-        self._decision = self._decisions[i]
+        self._head = self._heads[i]
         self._period_name = self._first_names[i]
         self._period_stop = self._first_changes[i]
         self._t = 0
         self._broke = False
         self._done = False
         self._trial_cache = None
-        return {key: values[i] for key, values in self._conditions.items()}
+        return dict(zip(self._keys, self._rows[i]))  # noqa: B905  (rows have one value per key)
 
     # ------------------------------------------------------------------ gymnasium API
     def reset(
@@ -323,15 +366,16 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         super().reset(seed=seed)
         if seed is not None or self._noise_rng is None:
             self._start_streams()
-        options = options or {}
-        trial = self.new_trial(options.get("conditions"))
-        step_fn = options.get("step_fn")
-        if step_fn is not None:
-            observation = step_fn(0)[0]
-            t = min(self._t, self._length - 1)
-            return observation, {"gt": int(self._labels[t, self._i]), "period": self._period(t), "trial": trial}
-        observation = self._observe(0)
-        return observation, {"gt": self._seg_gt[0], "period": self._period_name, "trial": trial}
+        if options:
+            trial = self.new_trial(options.get("conditions"))
+            step_fn = options.get("step_fn")
+            if step_fn is not None:
+                observation = step_fn(0)[0]
+                t = min(self._t, self._length - 1)
+                return observation, {"gt": int(self._labels[t, self._i]), "period": self._period(t), "trial": trial}
+        else:
+            trial = self.new_trial()
+        return self._head[0], {"gt": self._gts[self._i], "period": self._period_name, "trial": trial}
 
     def step(self, action: int | np.integer) -> tuple[NDArray[np.float32], float, bool, bool, dict[str, Any]]:
         """Take ``action`` (0 = fixate, ``k`` = choice ``k``) at the current step; see the class docstring."""
@@ -340,50 +384,46 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         if self._done:
             raise RuntimeError("step() called after the episode terminated (or before reset()); call reset() first")
         t = self._t
-        i = self._i
+        at = t * self._width + self._i  # (step, trial) in the chunk's flattened (T, C) tables
         reward = 0.0
         end = False
-        performance = 0.0
+        kind = 0
         if action:
-            checked = self._checked
-            if checked is None:  # computed once per chunk, when an agent first responds
-                assert self._light is not None
-                checked = self._checked = np.asarray(self._light.checked_steps)
-            if checked[t, i]:
-                if t < self._decision:
-                    reward = self.fixation_penalty
-                    self._broke = True
-                    end = self.abort_on_break
-                else:
-                    end = True
-                    if self._correct[i, action] and not self._broke:
-                        reward, performance = self.correct_reward, 1.0
-                    else:
-                        reward = self.wrong_reward
+            kind = (self._kinds or self._build_kinds())[at]
+            if kind == _BEFORE_DECISION:
+                reward = self.fixation_penalty
+                self._broke = True
+                end = self.abort_on_break
+            elif kind == _DECISION:
+                end = True
+                reward = self.wrong_reward
         if t >= self._period_stop:
             self._advance_period(t)
-        k = t - self._seg_t0
-        gt = self._seg_gt[k] if 0 <= k < self._seg_len else int(self._labels[t, i])
-        info = {"gt": gt, "period": self._period_name, "new_trial": end}
+        info = {"gt": self._gts[at], "period": self._period_name, "new_trial": end}
         t += 1
         if not end:
             if t < self._length:
                 self._t = t
-                k += 1
-                if 0 < k < self._seg_len:  # the common case: the next row of the current segment
+                if t < HEAD_STEPS:
+                    return self._head[t], reward, False, False, info
+                k = t - self._seg_t0
+                if 0 < k < self._seg_len:  # the next row of the current segment
                     self._seg_used = k + 1
                     return self._seg[k], reward, False, False, info
                 return self._observe(t), reward, False, False, info
             info["new_trial"] = True
-            if self._correct[i, 0] and not self._broke:
-                reward, performance = self.correct_reward, 1.0
-        info["performance"] = performance
+            correct = self._correct[self._i, 0] and not self._broke  # a no-go trial withheld to its end
+        else:
+            correct = kind == _DECISION and self._correct[self._i, action] and not self._broke
+        if correct:
+            reward = self.correct_reward
+        info["performance"] = 1.0 if correct else 0.0
         if self.streaming:
             info["trial"] = self.new_trial()
-            return self._observe(0), reward, False, False, info
+            return self._head[0], reward, False, False, info
         self._t = t
         self._done = True
-        return self._observe_again(t - 1), reward, True, False, info
+        return self._terminal(t), reward, True, False, info
 
     def render(self) -> NDArray[np.uint8] | None:  # type: ignore[override]
         """``render_mode="rgb_array"``: an ``(H, W, 3)`` uint8 picture of the current trial; else None."""
@@ -429,6 +469,7 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         self._noise_at = 0
         self._seg_len = self._seg_used = 0
         self._chunk = None
+        self._chunk_len = 0
         self._next = 0
 
     def _require_chunk(self) -> CompactBatch:
@@ -437,24 +478,23 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         return self._chunk
 
     def _load(self, chunk: CompactBatch) -> None:
-        """Make ``chunk`` the batch the next trials are played from."""
+        """Make ``chunk`` the batch the next trials are played from: per-chunk tables, so that a trial start and a
+        step only index them (most trials of a random agent last a few steps)."""
         self._chunk = chunk
         self._dense = None
-        self._chunk_len = chunk.batch_size
+        size = self._chunk_len = self._width = chunk.batch_size
         self._next = 0
-        # only cheap per-trial summaries here: a trial start must cost little (most trials of a random agent
-        # last a few steps); step() reads the chunk's tables directly
         light = self._light = chunk.without_signals()
         self._in_rows = chunk.inputs.rows
         self._in_index = chunk.inputs.index
-        self._labels = light.labels
-        # the first segment of every trial, noise-free, in one gather (most trials of a random agent end in it)
-        self._heads = self._in_rows.take(self._in_index[:FIRST_SEGMENT].T, axis=0)
-        self._head_gts = self._labels[:FIRST_SEGMENT].T.tolist()
-        self._checked = None
+        labels = self._labels = np.ascontiguousarray(light.labels, dtype=np.int64)
+        self._gts = _flat_ints(labels)  # the gt of step t of trial b at t * C + b
+        self._kinds = None  # built when an agent first responds in this chunk
         self._lengths = chunk.lengths.tolist()
-        self._decisions = np.asarray(self.task.decision_start(light)).tolist()
         self._correct = np.asarray(self.task.correct_actions(light), dtype=bool)
+        self._keys = tuple(chunk.conditions)
+        columns = [np.asarray(chunk.conditions[key]).tolist() for key in self._keys]
+        self._rows = list(zip(*columns, strict=True)) if columns else [()] * size
         self._names = tuple(chunk.periods)
         starts = np.stack([start for start, _ in chunk.periods.values()], axis=1)
         stops = np.stack([stop for _, stop in chunk.periods.values()], axis=1)
@@ -469,9 +509,31 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
             np.where(starts > 0, starts, never).min(axis=1), np.where(stops > 0, stops, never).min(axis=1)
         )
         self._first_changes = np.minimum(changes, chunk.lengths).tolist()
-        self._conditions = {key: np.asarray(value).tolist() for key, value in chunk.conditions.items()}
         added = chunk.source is not None and chunk.source.noise_added  # a task that adds its noise itself
         self._noise_std = np.float32(0.0 if added else chunk.input_noise_std)
+        # the first HEAD_STEPS observations of every trial: one gather, plus the chunk's block of head noise
+        heads = self._in_rows.take(self._in_index[:HEAD_STEPS].T, axis=0)  # (C, min(HEAD_STEPS, T), n_in), fresh
+        if self._noise_std:
+            if heads.shape[1] == HEAD_STEPS:
+                self._add_noise(heads.reshape(size * HEAD_STEPS, -1))
+            else:  # trials shorter than the head still take HEAD_STEPS rows each
+                noise = np.zeros((size, HEAD_STEPS, heads.shape[2]), dtype=np.float32)
+                self._add_noise(noise.reshape(size * HEAD_STEPS, -1))
+                heads += noise[:, : heads.shape[1]]
+        self._heads = heads
+
+    def _build_kinds(self) -> Sequence[int]:
+        """What a response does at each (step, trial) of the chunk, flattened like ``_gts``: nothing (0), break
+        fixation (:data:`_BEFORE_DECISION`) or decide (:data:`_DECISION`)."""
+        light = self._light
+        assert light is not None
+        checked = np.asarray(light.checked_steps, dtype=bool)
+        decision = np.asarray(self.task.decision_start(light)).reshape(1, -1)
+        steps = np.arange(checked.shape[0]).reshape(-1, 1)
+        kinds = np.where(steps < decision, _BEFORE_DECISION, _DECISION).astype(np.uint8)
+        kinds *= checked
+        self._kinds = kinds.reshape(-1).data
+        return self._kinds
 
     def _advance_period(self, t: int) -> None:
         """Set the period of step ``t`` (the last-declared period holding it; ``""`` if none) and the next step
@@ -498,12 +560,12 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         return name
 
     def _observe(self, t: int) -> NDArray[np.float32]:
-        """The observation of step ``t`` of the current trial (steps are observed in order within a trial).
+        """The observation of step ``t >= HEAD_STEPS`` of the current trial (such steps are observed in order).
 
-        Observations are built a segment of steps at a time (``clean + noise`` in one array operation; segments
-        double in length along a trial), so a step hands out a row of a fresh array. Noise rows a segment
-        reserved but did not hand out go back to the stream (:meth:`_release`), which keeps the contract "the
-        n-th observation gets the n-th noise row".
+        Built a segment of steps at a time (``clean + noise`` in one array operation; segments double in length
+        along a trial), so a step hands out a row of an array the env never writes again. Noise rows a segment
+        reserved but did not hand out go back to the stream (:meth:`_release`), which keeps the contract "each
+        observation after the head takes the next row".
         """
         k = t - self._seg_t0
         if 0 <= k < self._seg_len:
@@ -512,25 +574,20 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         self._release()
         size = min(self._seg_next, self._length - t)
         self._seg_next = min(2 * size, MAX_SEGMENT)
-        if t == 0:
-            head = self._heads[self._i, :size]
-            seg = head + self._take_noise(size) if self._noise_std else head.copy()
-            self._seg_gt = self._head_gts[self._i][:size]
-        else:
-            seg = self._in_rows.take(self._in_index[t : t + size, self._i], axis=0)
-            if self._noise_std:
-                seg += self._take_noise(size)
-            self._seg_gt = self._labels[t : t + size, self._i].tolist()
+        seg = self._in_rows.take(self._in_index[t : t + size, self._i], axis=0)
+        if self._noise_std:
+            seg += self._take_noise(size)
         self._seg = seg
         self._seg_t0, self._seg_len, self._seg_used = t, size, 1
-        return self._seg[0]
+        return seg[0]
 
-    def _observe_again(self, t: int) -> NDArray[np.float32]:
-        """A fresh observation of step ``t`` (the terminal observation of an episode), with the next noise row."""
-        self._release()
-        self._seg_len = 0
-        row = self._in_rows[self._in_index[t, self._i]]
-        return row + self._take_noise(1)[0] if self._noise_std else row.copy()
+    def _terminal(self, t: int) -> NDArray[np.float32]:
+        """The observation an episode ends with: a copy of the last observation (step ``t - 1``)."""
+        last = t - 1
+        observation = self._head[last] if last < HEAD_STEPS else self._seg[last - self._seg_t0]
+        if self._seg_len:
+            self._release()
+        return observation.copy()
 
     def _release(self) -> None:
         """Give the noise rows of the current segment that were not handed out back to the stream."""
@@ -538,8 +595,34 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
             self._noise_at -= self._seg_len - self._seg_used
         self._seg_len = self._seg_used = 0
 
+    def _add_noise(self, out: NDArray[np.float32]) -> None:
+        """Add the next ``len(out)`` rows of the noise stream, clipped and scaled, to ``out`` (``(rows, n_in)``, in
+        place), without copying the stream (a chunk's head takes thousands of rows). Only while no segment holds
+        rows it may give back (:meth:`_release` needs its rows in one block, see :meth:`_take_noise`)."""
+        rows = len(out)
+        at = self._noise_at
+        block = self._noise_block
+        left = len(block) - at
+        if rows <= left:
+            out += block[at : at + rows]
+            self._noise_at = at + rows
+            return
+        if left:
+            out[:left] += block[at:]
+        need = rows - left
+        assert self._noise_rng is not None
+        size = -(-need // NOISE_BLOCK_ROWS) * NOISE_BLOCK_ROWS
+        block = self._noise_rng.standard_normal((size, self.task.n_inputs), dtype=np.float32)
+        np.clip(block, -NOISE_CLIP, NOISE_CLIP, out=block)
+        block *= self._noise_std
+        out[left:] += block[:need]
+        self._noise_block = block
+        self._noise_at = need
+
     def _take_noise(self, rows: int) -> NDArray[np.float32]:
-        """The next ``rows`` rows of the noise stream (drawn in blocks of :data:`NOISE_BLOCK_ROWS` rows)."""
+        """The next ``rows`` rows of the noise stream, clipped and scaled, as one block (so that a segment can give
+        back the rows it did not hand out). Rows are drawn in blocks of at least :data:`NOISE_BLOCK_ROWS`; how the
+        stream is cut into draws does not change it."""
         at = self._noise_at
         if at + rows > len(self._noise_block):
             assert self._noise_rng is not None

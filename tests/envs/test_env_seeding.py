@@ -1,9 +1,11 @@
 """The seeding contract of ``TrialEnv`` (see its docstring), for every id, episodic and streaming.
 
 After ``reset(seed=s)`` the k-th trial played is trial ``k % C`` of the ``k // C``-th chunk
-``draw_chunk(task, C, default_rng(s))``; the n-th observation returned is that trial's noise-free input at that
-step plus ``clip(z_n, -8, 8) * std`` with ``z`` the float32 standard normal rows of
-``default_rng(SeedSequence(s).spawn(1)[0])``.
+``draw_chunk(task, C, default_rng(s))``. An observation is that trial's noise-free input at its step plus
+``clip(z, -8, 8) * std``, ``z`` a row of the float32 standard normal rows of
+``default_rng(SeedSequence(s).spawn(1)[0])``, consumed in order: each chunk takes ``C * HEAD_STEPS`` rows when
+drawn (row ``b * HEAD_STEPS + t`` for step ``t < HEAD_STEPS`` of its trial ``b``), each later step's observation
+the next row when it is returned.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import pytest
 
 import mtrnn.envs  # noqa: F401  (registers the ids)
 from mtrnn.envs import TrialBatch, TrialEnv
-from mtrnn.envs.env import NOISE_CLIP, draw_chunk
+from mtrnn.envs.env import HEAD_STEPS, NOISE_CLIP, draw_chunk
 from mtrnn.envs.gym_envs import load_entry_point
 from mtrnn.envs.registry import ENV_SPECS
 
@@ -23,16 +25,26 @@ CHUNK = 3
 TRIALS = 7  # three chunks
 
 
-def _expected(env: TrialEnv, seed: int, n_rows: int) -> tuple[list, np.ndarray]:
+def _expected(env: TrialEnv, seed: int, lengths: list[int]) -> tuple[list, list[np.ndarray]]:
+    """The first trials after ``reset(seed=seed)`` and the noise of their first ``lengths[k]`` observations."""
     rng = np.random.default_rng(seed)
     trials = []
     for _ in range(-(-TRIALS // CHUNK)):
         chunk = draw_chunk(env.task, CHUNK, rng)
         trials += [chunk.select(np.array([b])) for b in range(CHUNK)]
+    rows = sum(lengths) + CHUNK * HEAD_STEPS * len(trials)
     noise_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
-    z = noise_rng.standard_normal((n_rows, env.task.n_inputs), dtype=np.float32)
+    z = noise_rng.standard_normal((rows, env.task.n_inputs), dtype=np.float32)
     noise = np.clip(z, -NOISE_CLIP, NOISE_CLIP) * np.float32(env.task.input_noise_std)
-    return trials[:TRIALS], noise
+    at, head, per_trial = 0, 0, []
+    for k, length in enumerate(lengths):
+        if k % CHUNK == 0:  # the chunk is drawn: it takes its head rows
+            head, at = at, at + CHUNK * HEAD_STEPS
+        first = head + (k % CHUNK) * HEAD_STEPS
+        tail = max(length - HEAD_STEPS, 0)
+        per_trial.append(np.concatenate([noise[first : first + min(length, HEAD_STEPS)], noise[at : at + tail]]))
+        at += tail
+    return trials[:TRIALS], per_trial
 
 
 def _period_of(trial: TrialBatch, step: int) -> str:
@@ -48,7 +60,7 @@ def _policy(t: int, trial_index: int) -> int:
 
 @pytest.mark.parametrize("env_id", TRIAL_IDS)
 @pytest.mark.parametrize("streaming", [False, True], ids=["episodic", "streaming"])
-def test_kth_trial_and_nth_noise_row_follow_the_contract(env_id: str, streaming: bool) -> None:
+def test_kth_trial_and_its_noise_follow_the_contract(env_id: str, streaming: bool) -> None:
     env = gym.make(env_id, chunk_size=CHUNK, streaming=streaming).unwrapped
     assert isinstance(env, TrialEnv)
     seed = 11
@@ -76,20 +88,16 @@ def test_kth_trial_and_nth_noise_row_follow_the_contract(env_id: str, streaming:
             periods.append([])
         else:
             played[k].append(obs)
-    n_rows = sum(len(p) for p in played) + len(terminal)
-    trials, noise = _expected(env, seed, n_rows)
-    row = 0
+    trials, noise = _expected(env, seed, [len(p) for p in played[:TRIALS]])
     for k in range(TRIALS):
         trial = trials[k]
         clean = trial.inputs[:, 0]
-        for step, observation in enumerate(played[k]):
-            np.testing.assert_array_equal(observation, clean[step] + noise[row])
-            row += 1
+        np.testing.assert_array_equal(np.stack(played[k]), clean[: len(played[k])] + noise[k])
         np.testing.assert_array_equal(gts[k], trial.labels[: len(gts[k]), 0])
         assert periods[k] == [_period_of(trial, step) for step in range(len(periods[k]))]
-        if not streaming:
-            np.testing.assert_array_equal(terminal[k], clean[len(played[k]) - 1] + noise[row])
-            row += 1
+        if not streaming:  # the episode ends on a copy of its last observation
+            np.testing.assert_array_equal(terminal[k], played[k][-1])
+            assert terminal[k] is not played[k][-1]
 
 
 @pytest.mark.parametrize("env_id", TRIAL_IDS)
