@@ -177,12 +177,7 @@ def runs(values: NDArray[np.integer], lengths: NDArray[np.integer]) -> NDArray[n
         A C-ordered ``(T, B)`` array (what ``np.take`` reads without copying its index): one ``np.repeat`` for the
         whole batch, trial by trial, and one transposing copy.
     """
-    lengths = np.asarray(lengths)
-    batch = lengths.shape[1]
-    flat = np.repeat(
-        np.broadcast_to(np.asarray(values, dtype=np.intp), (batch, len(lengths))).ravel(), lengths.T.ravel()
-    )
-    return np.ascontiguousarray(flat.reshape(batch, -1).T)
+    return _decode(values, np.ascontiguousarray(np.asarray(lengths).T))
 
 
 def runs_from_ends(values: ArrayLike, ends: NDArray[np.integer], n_steps: int) -> NDArray[np.intp]:
@@ -193,7 +188,16 @@ def runs_from_ends(values: ArrayLike, ends: NDArray[np.integer], n_steps: int) -
     bounds[:, 0] = 0
     bounds[:, 1:-1] = ends.T
     bounds[:, -1] = n_steps
-    return runs(np.asarray(values), np.diff(bounds, axis=1).T)
+    return _decode(values, bounds[:, 1:] - bounds[:, :-1])
+
+
+def _decode(values: ArrayLike, lengths: NDArray[np.integer]) -> NDArray[np.intp]:
+    """:func:`runs` with ``lengths (B, K)`` (C-ordered): one trial per row."""
+    batch, n_runs = lengths.shape
+    tiled = np.empty((batch, n_runs), dtype=np.intp)
+    tiled[...] = values
+    flat = np.repeat(tiled.reshape(-1), lengths.reshape(-1))
+    return np.ascontiguousarray(flat.reshape(batch, -1).T)
 
 
 def _span(start: ArrayLike, stop: ArrayLike) -> tuple[int, int] | None:
