@@ -78,8 +78,9 @@ class CellStep(Protocol):
 
     Any of :mod:`mtrnn.agents.cells` (``LeakyRNNCell``, ``TorchGRUCell``, ``TorchLSTMCell`` with state
     ``concat(h, c)``), a user's ``nn.Module`` or a plain function of torch tensors. It must be differentiable
-    in ``h`` and ``x`` by torch autograd and work under ``torch.func.vmap`` (no in-place writes into its inputs,
-    no ``.item()``).
+    in ``h`` and ``x`` by torch autograd, twice (the Newton steps' Jacobian-vector products are a double
+    backward; a custom ``autograd.Function`` without it needs ``newton_from_q=None``), and work under
+    ``torch.func.vmap`` (no in-place writes into its inputs, no ``.item()``).
     """
 
     def __call__(self, x: Tensor, h: Tensor, /) -> Tensor: ...
@@ -411,7 +412,7 @@ def find_fixed_points(
 
     For a :class:`~mtrnn.agents.cells.LeakyRNNCell` (nonlinearity inside) ``q``'s gradient, the Jacobian-vector
     products and the Jacobians are computed in closed form (``closed_form=True``, checked against the cell on a
-    few starts); any other cell uses autograd (backward, ``torch.func.jvp`` and ``vmap``).
+    few starts); any other cell uses autograd (backward, double backward and ``vmap``).
 
     The cell's parameters get ``requires_grad=False`` and the cell eval mode (no training noise) while this runs;
     both are restored afterwards, also when it raises. Computation runs in the dtype and on the device of the

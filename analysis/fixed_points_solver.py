@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as nnf
 from torch import Tensor
-from torch.func import jvp, vjp, vmap
+from torch.func import vjp, vmap
 
 from mtrnn.agents.cells import LEAKY_RELU_SLOPE, Activation, LeakyRNNCell
 
@@ -138,18 +137,26 @@ class Problem:
         return q.detach(), grad
 
     def linearise(self, x: Tensor, rows: Tensor) -> tuple[Tensor, Callable[[Tensor], Tensor]]:
-        """``r (B, S)`` and ``v (B, S) ↦ (∂r/∂x) v`` per row (forward-mode autograd, ``torch.func.jvp``)."""
+        """``r (B, S)`` and ``v (B, S) ↦ (∂r/∂x) v`` per row.
 
-        def function(points: Tensor) -> Tensor:
-            return self.residual(points, rows)
+        By the double-backward trick: ``g(w) = (∂r/∂x)ᵀ w`` is linear in ``w``, so its vector-Jacobian product
+        with ``v`` is ``(∂r/∂x) v``; the graph of ``g`` is built once and each product is one backward pass
+        (about 3× faster here than forward-mode ``torch.func.jvp``, and any twice-differentiable cell works).
+        """
+        with torch.enable_grad():
+            xg = x.detach().requires_grad_(True)
+            residual = self.residual(xg, rows)
+            w = torch.zeros_like(residual, requires_grad=True)
+            (transposed,) = torch.autograd.grad(residual, xg, w, create_graph=True, allow_unused=True)
+        if transposed is None or not transposed.requires_grad:  # r does not depend on x: ∂r/∂x = 0
+            return residual.detach(), torch.zeros_like
 
         def matvec(v: Tensor) -> Tensor:
-            with warnings.catch_warnings():
-                # torch's forward-mode AD loads its jit-scripted decompositions once, with a DeprecationWarning.
-                warnings.filterwarnings("ignore", message=r".*torch\.jit\.script", category=DeprecationWarning)
-                return jvp(function, (x,), (v,))[1]
+            with torch.enable_grad():
+                (product,) = torch.autograd.grad(transposed, w, v, retain_graph=True, allow_unused=True)
+            return torch.zeros_like(v) if product is None else product
 
-        return self.residual(x, rows), matvec
+        return residual.detach(), matvec
 
     def map_jacobian(self, x: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
         """``dF/dx (B, S, S)`` and ``F (B, S)`` (see :func:`jacobians`)."""
