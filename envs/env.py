@@ -363,8 +363,10 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
             ``step``): the first step of the trial is taken through ``step_fn(0)`` (fixate) and its observation is
             returned, so that the wrapper's changes apply to the first observation too, as in neurogym.
         """
-        super().reset(seed=seed)
-        if seed is not None or self._noise_rng is None:
+        if seed is not None:  # gymnasium's reset only (re)seeds np_random, and only when given a seed
+            super().reset(seed=seed)
+            self._start_streams()
+        elif self._noise_rng is None:
             self._start_streams()
         if options:
             trial = self.new_trial(options.get("conditions"))
