@@ -33,6 +33,7 @@ N_RING_UNITS = 32
 _WIDTH = np.pi / 8
 #: Peak of a unit-strength bump.
 _PEAK = 0.8
+_TWO_PI = 2 * np.pi
 
 
 class RingEncoding(Enum):
@@ -100,7 +101,16 @@ def circular_distance(a: ArrayLike, b: ArrayLike) -> NDArray[np.float64]:
 def gaussian_tuning(direction: ArrayLike, n_units: int = N_RING_UNITS) -> NDArray[np.float64]:
     """Yang's tuning curve: ``direction (B,)`` -> ``(B, n_units)`` = ``0.8 · exp(-d²/2)``, d in units of π/8."""
     preferred = _PREFERRED if n_units == N_RING_UNITS else preferred_directions(n_units)
-    distance = circular_distance(np.asarray(direction, dtype=np.float64)[..., None], preferred)
+    direction = np.asarray(direction, dtype=np.float64)
+    if direction.size and direction.min() >= 0.0 and direction.max() < _TWO_PI:
+        # directions in [0, 2π) against preferred ones in [0, 2π): the difference lies in (-2π, 2π), where
+        # np.mod(diff, 2π) is diff + 2π for diff < 0 and diff otherwise (up to the sign of a zero, which the
+        # square drops), so the same distances without mod's division
+        diff = direction[..., None] - preferred
+        np.add(diff, _TWO_PI, out=diff, where=diff < 0)
+        distance = np.minimum(diff, _TWO_PI - diff)
+    else:
+        distance = circular_distance(direction[..., None], preferred)
     return _PEAK * np.exp(-0.5 * (distance / _WIDTH) ** 2)
 
 

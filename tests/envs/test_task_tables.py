@@ -12,6 +12,7 @@ import pytest
 
 from mtrnn.envs.layout import runs, runs_from_ends
 from mtrnn.envs.yang19 import Rule, yang19_task
+from mtrnn.envs.yang19.rings import circular_distance, gaussian_tuning, preferred_directions
 
 # go/anti (one stimulus), dm (two stimuli in one period), matching (no-go trials)
 RULES = [Rule.DELAYANTI, Rule.DM1, Rule.DMSGO]
@@ -60,3 +61,15 @@ def test_runs_decode_run_lengths_in_c_order(lengths: list[list[int]]) -> None:
     assert decoded.flags.c_contiguous and decoded.dtype == np.intp
     ends = np.cumsum(table[:-1], axis=0)
     np.testing.assert_array_equal(runs_from_ends(values, ends, int(table[:, 0].sum())), decoded)
+
+
+@pytest.mark.parametrize(
+    "direction",
+    [0.0, -0.0, 1e-300, np.pi, np.nextafter(2 * np.pi, 0.0), 2 * np.pi, -0.5, 7.0, 2 * np.pi * 5 / 32],
+    ids=["0", "-0", "tiny", "pi", "below-2pi", "2pi", "negative", "above-2pi", "preferred"],
+)
+def test_gaussian_tuning_is_the_circular_distance_definition_bit_for_bit(direction: float) -> None:
+    directions = np.array([direction, 1.0])
+    distance = circular_distance(directions[:, None], preferred_directions())
+    want = 0.8 * np.exp(-0.5 * (distance / (np.pi / 8)) ** 2)
+    assert gaussian_tuning(directions).tobytes() == want.tobytes()
