@@ -14,7 +14,8 @@ A subclass declares
 * ``_sample_conditions(rng, batch_size)``;
 * ``_build(conditions, layout)``: inputs, targets and labels (and optionally its own mask);
 * optionally ``_tables(conditions, layout)``: the same as per-period :class:`~mtrnn.envs.batch.Gathered` tables, which
-  gives the task a compact form (:meth:`Task.sample_compact`) that the gym env plays without dense arrays;
+  gives the task a compact form (:meth:`Task.sample_compact`) that the gym env plays without dense arrays, and lets
+  ``sample_batch`` write each dense array in one gather (``_build`` is then not called by ``sample_batch``);
 * ``score(outputs, batch)``.
 """
 
@@ -331,7 +332,8 @@ class PeriodTask(Task):
 
     def _tables(self, conditions: Mapping[str, NDArray], layout: Layout) -> Tables | None:
         """Hook: ``_build``'s result as per-period tables (see :class:`Tables`), or None (the default) when the task
-        has no compact form."""
+        has no compact form. When it returns tables, :meth:`sample_batch` builds the batch from them (one gather per
+        array, see :meth:`_finish_tables`) and does not call ``_build``."""
         return None
 
     @property
