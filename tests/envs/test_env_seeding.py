@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import mtrnn.envs  # noqa: F401  (registers the ids)
-from mtrnn.envs import TrialBatch, TrialEnv
+from mtrnn.envs import DelayAnti, Fixed, TrialBatch, TrialEnv
 from mtrnn.envs.env import HEAD_STEPS, NOISE_CLIP, draw_chunk
 from mtrnn.envs.gym_envs import load_entry_point
 from mtrnn.envs.registry import ENV_SPECS
@@ -148,3 +148,25 @@ def test_trial_and_neurogym_surface_describe_the_current_trial() -> None:
     np.testing.assert_array_equal(env.gt, chunk.labels[:length, 3])
     assert env.start_ind == {name: int(start[3]) for name, (start, _) in chunk.periods.items()}
     assert not env.ob.flags.writeable
+
+
+def test_trials_shorter_than_the_head_still_take_head_steps_rows_each() -> None:
+    task = DelayAnti(dt=100.0, timing={name: Fixed(100.0) for name in ("fixation", "stimulus", "delay", "go")})
+    env = TrialEnv(task, chunk_size=2)
+    played = [[env.reset(seed=3)[0]]]
+    while len(played) < 4:  # always fixate: each 4-step trial runs to its end
+        obs, _, terminated, _, _ = env.step(0)
+        if terminated:
+            played.append([env.reset()[0]])
+        else:
+            played[-1].append(obs)
+    rng = np.random.default_rng(3)
+    noise_rng = np.random.default_rng(np.random.SeedSequence(3).spawn(1)[0])
+    z = noise_rng.standard_normal((3 * 2 * HEAD_STEPS, task.n_inputs), dtype=np.float32)
+    noise = np.clip(z, -NOISE_CLIP, NOISE_CLIP) * np.float32(task.input_noise_std)
+    chunks = [draw_chunk(task, 2, rng) for _ in range(2)]
+    for k in range(3):
+        steps = len(played[k])
+        assert steps == 4 < HEAD_STEPS
+        clean = chunks[k // 2].inputs[:steps, k % 2]
+        np.testing.assert_array_equal(np.stack(played[k]), clean + noise[k * HEAD_STEPS : k * HEAD_STEPS + steps])
