@@ -129,13 +129,14 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
 
     Input noise of std ``task.input_noise_std`` comes from a second generator,
     ``np.random.default_rng(np.random.SeedSequence(s).spawn(1)[0])``: one stream ``z_0, z_1, …`` of float32
-    ``standard_normal`` rows, ``n_in`` wide, consumed in order. When a chunk of ``C`` trials is drawn it takes the
-    next ``C · 6`` rows (6 = :data:`HEAD_STEPS`): rows ``6b … 6b + 5`` of them are the noise of steps ``0 … 5`` of
-    its trial ``b``; every observation of a later step (``t ≥ 6``) takes the next row when it is returned. An
-    observation is the trial's noise-free input at its step plus ``clip(z, -8, 8) * float32(std)``, ``z`` its
-    row. Whatever the agent does, the first 6 steps of the ``k``-th trial therefore get the same noise. (A trial
-    played alone, ``reset(seed=s, options={"conditions": ...})``, gets row ``t`` at step ``t``. Clipping at 8 std
-    keeps observations inside the observation space; it changes a draw with probability ~1e-15.)
+    ``standard_normal`` rows, ``n_in`` wide, consumed in order. When a chunk of ``C`` trials (or a batch of one,
+    below) is drawn it takes the next ``C · 6`` rows (6 = :data:`HEAD_STEPS`): rows ``6b … 6b + 5`` of them are
+    the noise of steps ``0 … 5`` of its trial ``b``; every observation of a later step (``t ≥ 6``) takes the next
+    row when it is returned. An observation is the trial's noise-free input at its step plus
+    ``clip(z, -8, 8) * float32(std)``, ``z`` its row. Whatever the agent does, the first 6 steps of the ``k``-th
+    trial therefore get the same noise. (A trial played alone, ``reset(seed=s, options={"conditions": ...})``, gets
+    row ``t`` at step ``t``. Clipping at 8 std keeps observations inside the observation space; it changes a draw
+    with probability ~1e-15.)
 
     When an episode terminates, the observation returned is a copy of the last observation (it takes no noise
     row). Observations are views of arrays the env never writes again (the chunk's first steps, a later segment).
