@@ -151,7 +151,7 @@ def _plot(curves: Sequence[Curve], tasks: Sequence[str], budget: float, path: Pa
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(tasks), 2, figsize=(11, 3.6 * len(tasks)), squeeze=False, constrained_layout=True)
+    fig, axes = plt.subplots(len(tasks), 2, figsize=(11, 0.6 + 3.6 * len(tasks)), squeeze=False, layout="constrained")
     colors: dict[str, str] = {}
     for row, task in enumerate(tasks):
         for curve in (c for c in curves if c.task == task):
@@ -166,7 +166,8 @@ def _plot(curves: Sequence[Curve], tasks: Sequence[str], budget: float, path: Pa
         axes[row, 0].set_ylabel("greedy performance\n(256 seeded trials)")
     axes[-1, 0].set_xlabel("trials (symlog)")
     axes[-1, 1].set_xlabel(f"wall-clock seconds (budget {budget:g} s, 1 torch thread)")
-    axes[0, 1].legend(fontsize=8, loc="lower right", frameon=False)
+    handles, labels = axes[0, 1].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="outside lower center", ncol=3, frameon=False)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
