@@ -1,11 +1,11 @@
-"""One validation helper for the agents' settings: "a finite number (or int) in a range"."""
+"""Validation helpers for the agents' settings (supervised and RL configs): numbers in a range, devices, paths."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-__all__ = ["check_number"]
+__all__ = ["check_device", "check_number", "check_out_dir"]
 
 
 def check_number(
@@ -42,3 +42,25 @@ def check_number(
     if too_low or too_high:
         raise ValueError(f"{name} must be {allowed}, got {value!r}")
     return int(value) if integer else float(value)
+
+
+def check_device(device: object) -> str:
+    """``device`` if it is a torch device name (``'cpu'``, ``'cuda'``, ``'cuda:0'``), else a clear error."""
+    import torch
+
+    if not isinstance(device, str):
+        raise TypeError(f"device must be a torch device name such as 'cpu' or 'cuda', got {device!r}")
+    try:
+        torch.device(device)
+    except RuntimeError as error:
+        raise ValueError(
+            f"device must be a torch device name such as 'cpu', 'cuda' or 'cuda:0', got {device!r}"
+        ) from error
+    return device
+
+
+def check_out_dir(out_dir: object) -> str | None:
+    """``out_dir`` if it is None or a non-empty path string, else a ``TypeError`` naming it."""
+    if out_dir is not None and (not isinstance(out_dir, str) or not out_dir.strip()):
+        raise TypeError(f"out_dir must be a non-empty path string or None, got {out_dir!r}")
+    return out_dir

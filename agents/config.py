@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from mtrnn.agents.checks import check_number
+from mtrnn.agents.checks import check_device, check_number, check_out_dir
 from mtrnn.agents.continual import Continual
 from mtrnn.agents.networks import DEFAULT_DT, NetworkConfig
 from mtrnn.agents.tasks import TaskSource, build_task
@@ -234,16 +234,8 @@ class TrainConfig:
             raise ValueError("nesterov must be False when momentum is 0 (Nesterov needs momentum in (0, 1))")
         if self.max_steps is None and self.max_time is None:
             raise ValueError("max_steps and max_time must not both be None (the run needs a budget)")
-        if not isinstance(self.device, str):
-            raise TypeError(f"device must be a torch device name such as 'cpu' or 'cuda', got {self.device!r}")
-        try:
-            torch.device(self.device)
-        except RuntimeError as error:
-            raise ValueError(
-                f"device must be a torch device name such as 'cpu', 'cuda' or 'cuda:0', got {self.device!r}"
-            ) from error
-        if self.out_dir is not None and (not isinstance(self.out_dir, str) or not self.out_dir.strip()):
-            raise TypeError(f"out_dir must be a non-empty path string or None, got {self.out_dir!r}")
+        check_device(self.device)
+        check_out_dir(self.out_dir)
         self._check_curriculum()
 
     def _check_curriculum(self) -> None:

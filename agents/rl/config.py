@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import enum
 import json
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import torch
-
+from mtrnn.agents.checks import check_device, check_number, check_out_dir
 from mtrnn.agents.config import available_cores
 from mtrnn.agents.networks import Activation, Architecture, NetworkConfig, OutputActivation
 from mtrnn.agents.rl.rollout import RewardRule
@@ -56,20 +54,6 @@ def default_policy_network() -> NetworkConfig:
     noise, logits out. With Yang's τ = 100 ms (α = 0.2) batched PPO on ``mtrnn/DelayGo-v0`` collapsed onto
     "always fixate" in every run we tried; faster units kept exploring the response period."""
     return NetworkConfig(hidden_size=64, activation=Activation.TANH, tau=40.0, recurrent_noise=0.0)
-
-
-def _number(name: str, value: object, *, low: float, high: float = math.inf, integer: bool = False,
-            low_open: bool = False, optional: bool = False) -> Any:  # fmt: skip
-    if value is None and optional:
-        return None
-    kind = "an int" if integer else "a finite number"
-    interval = f"{'(' if low_open else '['}{low}, {high}{')' if math.isinf(high) else ']'}"
-    allowed = f"{kind} in {interval}" + (" or None" if optional else "")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
-        raise TypeError(f"{name} must be {allowed}, got {value!r}")
-    if not math.isfinite(value) or (value <= low if low_open else value < low) or value > high:
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
-    return int(value) if integer else float(value)
 
 
 _JSON_SCALARS = (bool, int, float, str)
@@ -185,7 +169,7 @@ class RLConfig:
         delays = self.curriculum_delays
         if isinstance(delays, (str, bytes)) or not isinstance(delays, (tuple, list)):
             raise TypeError(f"curriculum_delays must be a sequence of durations in ms (> 0), got {delays!r}")
-        delays = tuple(_number(f"curriculum_delays[{i}]", d, low=0.0, low_open=True) for i, d in enumerate(delays))
+        delays = tuple(check_number(f"curriculum_delays[{i}]", d, low=0.0, low_open=True) for i, d in enumerate(delays))
         object.__setattr__(self, "curriculum_delays", delays)
         if delays and self.backend is not Backend.BATCHED:
             raise ValueError("curriculum_delays applies to backend 'batched' only; leave it empty with 'sb3'")
@@ -193,28 +177,30 @@ class RLConfig:
             "fixation_penalty": float(self.fixation_penalty),
             "correct_reward": float(self.correct_reward),
             "wrong_reward": float(self.wrong_reward),
-            "learning_rate": _number("learning_rate", self.learning_rate, low=0.0, low_open=True),
-            "trials_per_update": _number("trials_per_update", self.trials_per_update, low=1, integer=True),
-            "n_envs": _number("n_envs", self.n_envs, low=1, integer=True),
-            "n_steps": _number("n_steps", self.n_steps, low=1, integer=True),
-            "n_epochs": _number("n_epochs", self.n_epochs, low=1, integer=True),
-            "n_minibatches": _number("n_minibatches", self.n_minibatches, low=1, integer=True),
-            "gamma": _number("gamma", self.gamma, low=0.0, high=1.0),
-            "gae_lambda": _number("gae_lambda", self.gae_lambda, low=0.0, high=1.0),
-            "clip_range": _number("clip_range", self.clip_range, low=0.0, low_open=True),
-            "ent_coef": _number("ent_coef", self.ent_coef, low=0.0),
-            "vf_coef": _number("vf_coef", self.vf_coef, low=0.0),
-            "max_grad_norm": _number("max_grad_norm", self.max_grad_norm, low=0.0, low_open=True),
-            "curriculum_threshold": _number(
+            "learning_rate": check_number("learning_rate", self.learning_rate, low=0.0, low_open=True),
+            "trials_per_update": check_number("trials_per_update", self.trials_per_update, low=1, integer=True),
+            "n_envs": check_number("n_envs", self.n_envs, low=1, integer=True),
+            "n_steps": check_number("n_steps", self.n_steps, low=1, integer=True),
+            "n_epochs": check_number("n_epochs", self.n_epochs, low=1, integer=True),
+            "n_minibatches": check_number("n_minibatches", self.n_minibatches, low=1, integer=True),
+            "gamma": check_number("gamma", self.gamma, low=0.0, high=1.0),
+            "gae_lambda": check_number("gae_lambda", self.gae_lambda, low=0.0, high=1.0),
+            "clip_range": check_number("clip_range", self.clip_range, low=0.0, low_open=True),
+            "ent_coef": check_number("ent_coef", self.ent_coef, low=0.0),
+            "vf_coef": check_number("vf_coef", self.vf_coef, low=0.0),
+            "max_grad_norm": check_number("max_grad_norm", self.max_grad_norm, low=0.0, low_open=True),
+            "curriculum_threshold": check_number(
                 "curriculum_threshold", self.curriculum_threshold, low=0.0, high=1.0, low_open=True
             ),
-            "eval_interval": _number("eval_interval", self.eval_interval, low=1, integer=True),
-            "eval_trials": _number("eval_trials", self.eval_trials, low=1, integer=True),
-            "max_env_steps": _number("max_env_steps", self.max_env_steps, low=1, integer=True, optional=True),
-            "max_time": _number("max_time", self.max_time, low=0.0, low_open=True, optional=True),
-            "target_perf": _number("target_perf", self.target_perf, low=0.0, high=1.0, low_open=True, optional=True),
-            "seed": _number("seed", self.seed, low=0, high=2**63 - 1, integer=True),
-            "threads": _number("threads", self.threads, low=1, integer=True, optional=True),
+            "eval_interval": check_number("eval_interval", self.eval_interval, low=1, integer=True),
+            "eval_trials": check_number("eval_trials", self.eval_trials, low=1, integer=True),
+            "max_env_steps": check_number("max_env_steps", self.max_env_steps, low=1, integer=True, optional=True),
+            "max_time": check_number("max_time", self.max_time, low=0.0, low_open=True, optional=True),
+            "target_perf": check_number(
+                "target_perf", self.target_perf, low=0.0, high=1.0, low_open=True, optional=True
+            ),
+            "seed": check_number("seed", self.seed, low=0, high=2**63 - 1, integer=True),
+            "threads": check_number("threads", self.threads, low=1, integer=True, optional=True),
         }
         for name, value in values.items():
             object.__setattr__(self, name, value)
@@ -225,16 +211,8 @@ class RLConfig:
             )
         if self.max_env_steps is None and self.max_time is None:
             raise ValueError("max_env_steps and max_time must not both be None (the run needs a budget)")
-        if not isinstance(self.device, str):
-            raise TypeError(f"device must be a torch device name such as 'cpu' or 'cuda', got {self.device!r}")
-        try:
-            torch.device(self.device)
-        except RuntimeError as error:
-            raise ValueError(
-                f"device must be a torch device name such as 'cpu' or 'cuda', got {self.device!r}"
-            ) from error
-        if self.out_dir is not None and (not isinstance(self.out_dir, str) or not self.out_dir.strip()):
-            raise TypeError(f"out_dir must be a non-empty path string or None, got {self.out_dir!r}")
+        check_device(self.device)
+        check_out_dir(self.out_dir)
 
     # ------------------------------------------------------------------ derived values
     @property
