@@ -23,13 +23,13 @@ import argparse
 import enum
 import json
 import sys
-import types
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
 
+from mtrnn.agents.cli_common import bare_type, field_docs, new_parser, optional_value
 from mtrnn.agents.config import RESUME_CHANGES, TrainConfig
 from mtrnn.agents.networks import NetworkConfig
 from mtrnn.agents.rundir import RunFileError
@@ -44,46 +44,8 @@ _FLAG_NAMES = {"env_ids": "--task", "task_weights": "--task-weight", "out_dir": 
 _NOT_GENERATED = {"network", "task_kwargs", "custom_task", "dt"}
 
 
-def _field_docs(cls: type) -> dict[str, str]:
-    """The ``#:`` comment above each field of ``cls`` (used as the flag's help)."""
-    import inspect
-
-    docs: dict[str, str] = {}
-    comment: list[str] = []
-    try:
-        source = inspect.getsource(cls)
-    except OSError:
-        return docs
-    for line in source.splitlines():
-        stripped = line.strip()
-        if stripped.startswith("#:"):
-            comment.append(stripped[2:].strip())
-        elif ":" in stripped and comment:
-            docs[stripped.split(":")[0].strip()] = " ".join(comment)
-            comment = []
-        else:
-            comment = []
-    return docs
-
-
-def _optional(convert: Callable[[str], Any]) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        return None if text.strip().lower() == "none" else convert(text)
-
-    parse.__name__ = getattr(convert, "__name__", "value")
-    return parse
-
-
-def _bare(annotation: Any) -> tuple[Any, bool]:
-    """``(type, optional)`` of a field annotation such as ``float | None``."""
-    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        return args[0], len(args) < len(typing.get_args(annotation))
-    return annotation, False
-
-
 def _add_field(group: argparse._ArgumentGroup, name: str, annotation: Any, default: Any, help_text: str) -> None:
-    kind, optional = _bare(annotation)
+    kind, optional = bare_type(annotation)
     flag = _FLAG_NAMES.get(name, "--" + name.replace("_", "-"))
     shown = default.value if isinstance(default, enum.Enum) else default
     help_text = f"{help_text} (default: {shown})"
@@ -95,7 +57,7 @@ def _add_field(group: argparse._ArgumentGroup, name: str, annotation: Any, defau
     elif kind is bool:
         group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, help=help_text)
     else:
-        convert = _optional(kind) if optional else kind
+        convert = optional_value(kind) if optional else kind
         metavar = name.upper() + ("|none" if optional else "")
         group.add_argument(flag, dest=name, type=convert, metavar=metavar, help=help_text)
 
@@ -112,20 +74,15 @@ def _defaults(cls: type) -> dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``mtrnn-train`` argument parser (flags default to "not given" so that they override a config file)."""
-    parser = argparse.ArgumentParser(
-        prog="mtrnn-train",
-        description="Train a recurrent network on mtrnn tasks; writes config.json, model.safetensors, "
+    parser = new_parser(
+        "mtrnn-train",
+        "Train a recurrent network on mtrnn tasks; writes config.json, model.safetensors, "
         "metrics.csv, a checkpoint and report.md into the run directory.",
-        argument_default=argparse.SUPPRESS,
+        config_help="start from this JSON config (e.g. a run's config.json)",
+        resume_help="continue the run in RUN_DIR exactly",
     )
-    run = parser.add_argument_group("run")
-    run.add_argument("--config", type=Path, help="start from this JSON config (e.g. a run's config.json)")
-    run.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR exactly")
-    run.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
-    run.add_argument("--print-config", action="store_true", help="print the resolved config as JSON and exit")
     train_hints = typing.get_type_hints(TrainConfig)
-    train_docs, train_defaults = _field_docs(TrainConfig), _defaults(TrainConfig)
+    train_docs, train_defaults = field_docs(TrainConfig), _defaults(TrainConfig)
     training = parser.add_argument_group("training (TrainConfig fields)")
     for f in fields(TrainConfig):
         if f.name not in _NOT_GENERATED:

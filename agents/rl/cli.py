@@ -17,13 +17,13 @@ import argparse
 import enum
 import json
 import sys
-import types
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from mtrnn.agents.cli_common import bare_type, field_docs, new_parser, optional_value
 from mtrnn.agents.networks import NetworkConfig
 from mtrnn.agents.rl.config import Backend, RLConfig, default_policy_network
 
@@ -31,14 +31,6 @@ __all__ = ["build_parser", "config_from_args", "main"]
 
 _FLAG_NAMES = {"env_id": "--task", "out_dir": "--out", "task_kwargs": "--task-kwarg"}
 _RESUME_FLAGS = {"device", "threads"}
-
-
-def _optional(convert: Callable[[str], Any]) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        return None if text.strip().lower() == "none" else convert(text)
-
-    parse.__name__ = getattr(convert, "__name__", "value")
-    return parse
 
 
 def _key_value(text: str) -> tuple[str, Any]:
@@ -51,15 +43,11 @@ def _key_value(text: str) -> tuple[str, Any]:
         return key, value
 
 
-def _add(group: argparse._ArgumentGroup, name: str, annotation: Any, default: Any) -> None:
+def _add(group: argparse._ArgumentGroup, name: str, annotation: Any, default: Any, doc: str) -> None:
     flag = _FLAG_NAMES.get(name, "--" + name.replace("_", "-"))
-    optional = False
-    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        optional = len(args) < len(typing.get_args(annotation))
-        annotation = args[0]
+    annotation, optional = bare_type(annotation)
     shown = default.value if isinstance(default, enum.Enum) else default
-    help_text = f"{name} (default: {shown})"
+    help_text = f"{doc or name} (default: {shown})"
     if name == "task_kwargs":
         group.add_argument(flag, dest=name, action="append", type=_key_value, metavar="KEY=VALUE", help=help_text)
     elif name == "curriculum_delays":
@@ -69,35 +57,30 @@ def _add(group: argparse._ArgumentGroup, name: str, annotation: Any, default: An
     elif annotation is bool:
         group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, help=help_text)
     else:
-        convert = _optional(annotation) if optional else annotation
+        convert = optional_value(annotation) if optional else annotation
         group.add_argument(flag, dest=name, type=convert, metavar=name.upper(), help=help_text)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``mtrnn-train-rl`` argument parser (flags default to "not given", so they override ``--config``)."""
-    parser = argparse.ArgumentParser(
-        prog="mtrnn-train-rl",
-        description="Train a policy with RL (batched recurrent PPO, or SB3) on an mtrnn task; writes config.json, "
+    parser = new_parser(
+        "mtrnn-train-rl",
+        "Train a policy with RL (batched recurrent PPO, or SB3) on an mtrnn task; writes config.json, "
         "model.safetensors, metrics.csv, a checkpoint and report.md into the run directory.",
-        argument_default=argparse.SUPPRESS,
+        config_help="start from this JSON config (e.g. an RL run's config.json)",
+        resume_help="continue the (batched) run in RUN_DIR exactly",
     )
-    run = parser.add_argument_group("run")
-    run.add_argument("--config", type=Path, help="start from this JSON config (e.g. an RL run's config.json)")
-    run.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the (batched) run in RUN_DIR exactly")
-    run.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
-    run.add_argument("--print-config", action="store_true", help="print the resolved config as JSON and exit")
-    hints = typing.get_type_hints(RLConfig)
+    hints, docs = typing.get_type_hints(RLConfig), field_docs(RLConfig)
     defaults = RLConfig().to_dict()
     training = parser.add_argument_group("RL (RLConfig fields)")
     for f in fields(RLConfig):
         if f.name != "network":
-            _add(training, f.name, hints[f.name], defaults[f.name])
+            _add(training, f.name, hints[f.name], defaults[f.name], docs.get(f.name, ""))
     network_hints = typing.get_type_hints(NetworkConfig)
     network_defaults = default_policy_network().to_dict()
     network = parser.add_argument_group("policy network (NetworkConfig fields)")
     for f in fields(NetworkConfig):
-        _add(network, f.name, network_hints[f.name], network_defaults[f.name])
+        _add(network, f.name, network_hints[f.name], network_defaults[f.name], f"network.{f.name}")
     return parser
 
 
