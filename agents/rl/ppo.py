@@ -22,9 +22,10 @@ curriculum over one task parameter, as :class:`~mtrnn.envs.ParameterSchedule` de
 Exact resume: rollout ``k`` draws its trials from ``default_rng([seed, 0, k])`` and its actions and minibatch
 order from a torch generator seeded from ``(seed, 1, k)``; the evaluation trials come from
 ``default_rng([seed, 2, 0])`` (the supervised trainer's first evaluation set) and are drawn once per run, those
-of curriculum stage ``s`` from ``default_rng([seed, 3, s])``. A
-checkpoint (policy, optimiser, counters, metrics) is written atomically at every evaluation, so a run killed at
-any moment and resumed writes the same metrics as an uninterrupted run.
+of curriculum stage ``s`` from ``default_rng([seed, 3, s])``; the initial weights from ``init_seed(seed)`` on
+one torch thread, whatever the caller's thread count and global RNG state. A checkpoint (policy, optimiser,
+counters, metrics) is written atomically at every evaluation, so a run killed at any moment and resumed writes
+the same metrics as an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -287,7 +288,11 @@ class PPOTrainer:
         self._stage = 0
         self._stage_batches: dict[int, TrialBatch] = {}
         self.rule = config.reward_rule
-        with torch.random.fork_rng(devices=[]):
+        # the initial weights are a function of the config alone: the seeded global stream is forked (callers'
+        # RNG state neither matters nor changes) and they are drawn on one torch thread, since
+        # ``nn.init.orthogonal_``'s QR (LAPACK) rounds differently with the intra-op thread count (up to ~1e-7
+        # on a 64-unit W_rec), and PPO amplifies such a difference into a different run
+        with torch.random.fork_rng(devices=[]), _torch_threads(1):
             torch.manual_seed(init_seed(config.seed))
             policy = build_policy(config.network, self.task.n_inputs, self.task.n_actions, dt=self.task.dt)
         self.policy: RecurrentPolicy = policy.to(self.device)

@@ -75,6 +75,29 @@ def test_runs_are_deterministic_and_seeded() -> None:
     assert [row["env_steps"] for row in other] != [row["env_steps"] for row in first]
 
 
+def test_a_run_does_not_depend_on_the_global_torch_state_before_it() -> None:
+    """Regression: ``nn.init.orthogonal_`` rounds differently with torch's thread count (~1e-7 on 64 units), so
+    the same config built at the process default (``mtrnn-train-rl``) and after ``torch.set_num_threads(1)``
+    (``benchmarks.rl_curves``) trained differently; the trainer now owns its seeding and init thread count."""
+    config = _config(network=NetworkConfig(hidden_size=64, tau=100.0, recurrent_noise=0.0), max_env_steps=100)
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        trainer = PPOTrainer(config)
+        weights = {k: v.clone() for k, v in trainer.policy.state_dict().items()}
+        first = trainer.train().metrics
+        torch.manual_seed(123)
+        torch.rand(5)
+        np.random.seed(7)  # noqa: NPY002 -- perturbing the legacy global stream is the point
+        torch.set_num_threads(2)
+        trainer = PPOTrainer(config)
+        assert all(torch.equal(v, weights[k]) for k, v in trainer.policy.state_dict().items())
+        again = trainer.train().metrics
+    finally:
+        torch.set_num_threads(previous)
+    assert [{**row, "time": 0} for row in again] == [{**row, "time": 0} for row in first]
+
+
 def test_metrics_rows_count_trials_and_env_steps(learned: tuple[PPOTrainer, RLResult]) -> None:
     _, result = learned
     rows = result.metrics
