@@ -152,10 +152,11 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
     correct action, ``wrong_reward`` otherwise; the trial ends. A trial whose correct answer is to withhold
     (no-go) pays ``correct_reward`` at its last step if the agent never responded. Steps inside grace windows
     (and any step the task does not check) neither reward nor punish. This is the rule
-    :func:`mtrnn.envs.scoring.decision_outcome` applies to whole batches. A task may also define
-    ``response_deadline(batch) -> (B,)`` steps: a response from that step on comes too late, pays
-    ``wrong_reward`` and ends the trial (neurogym's timing tasks, :class:`~mtrnn.envs.NeurogymTask`, whose own
-    ``score`` applies the same tolerance). An action outside ``action_space`` raises ``ValueError``.
+    :func:`mtrnn.envs.scoring.decision_outcome` applies to whole batches (given the deadlines below), as does
+    :func:`mtrnn.agents.rl.rollout.play_trials`. A task whose :meth:`~mtrnn.envs.task.Task.response_deadline`
+    is not None sets ``(B,)`` deadlines: a response from that step on comes too late, pays ``wrong_reward`` and
+    ends the trial (neurogym's timing tasks, :class:`~mtrnn.envs.NeurogymTask`, whose own ``score`` applies the
+    same tolerance). An action outside ``action_space`` raises ``ValueError``.
 
     ## Info
     ``gt`` (the correct action at this step), ``period`` (the period's name), ``new_trial`` (this step ended
@@ -531,16 +532,16 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
     def _build_kinds(self) -> Sequence[int]:
         """What a response does at each (step, trial) of the chunk, flattened like ``_gts``: nothing (0), break
         fixation (:data:`_BEFORE_DECISION`), decide (:data:`_DECISION`) or answer too late (:data:`_LATE`: from the
-        step ``task.response_deadline(batch)`` gives, for tasks that define it, e.g. neurogym's timing tasks)."""
+        step ``task.response_deadline(batch)`` gives, when not None, e.g. neurogym's timing tasks)."""
         light = self._light
         assert light is not None
         checked = np.asarray(light.checked_steps, dtype=bool)
         decision = np.asarray(self.task.decision_start(light)).reshape(1, -1)
         steps = np.arange(checked.shape[0]).reshape(-1, 1)
         kinds = np.where(steps < decision, _BEFORE_DECISION, _DECISION).astype(np.uint8)
-        deadline_of = getattr(self.task, "response_deadline", None)  # tasks whose answers can come too late
-        if deadline_of is not None:
-            kinds[steps >= np.asarray(deadline_of(light), dtype=np.int64).reshape(1, -1)] = _LATE
+        deadline = self.task.response_deadline(light)  # None: no answer comes too late
+        if deadline is not None:
+            kinds[steps >= np.asarray(deadline, dtype=np.int64).reshape(1, -1)] = _LATE
         kinds *= checked
         self._kinds = kinds.reshape(-1).data
         return self._kinds

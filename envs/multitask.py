@@ -225,6 +225,18 @@ class MultiTask(Task):
             result[index] = task.correct_actions(sub)
         return result
 
+    def response_deadline(self, batch: TrialBatch) -> NDArray[np.int64] | None:
+        """``(B,)`` each trial's deadline from its own rule's task (``batch.n_steps``, no deadline, where that task
+        has none), or None when no rule present in ``batch`` has one. See :meth:`Task.response_deadline`."""
+        result: NDArray[np.int64] | None = None
+        for index, task, sub in self._per_rule(batch):
+            deadline = task.response_deadline(sub)
+            if deadline is not None:
+                if result is None:
+                    result = np.full(batch.batch_size, batch.n_steps, dtype=np.int64)
+                result[index] = deadline
+        return result
+
     def __repr__(self) -> str:
         names = ", ".join(t.name for t in self.tasks)
         return f"MultiTask([{names}], weights={np.round(self.weights, 4).tolist()})"

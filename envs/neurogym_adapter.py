@@ -522,13 +522,13 @@ class NeurogymTask(Task):
             return np.maximum(start, opens)
         return np.where(asks, first, start).astype(np.int64)
 
-    def response_deadline(self, batch: TrialBatch) -> NDArray[np.int64]:
-        """``(B,)`` the first step at which a response comes too late and is wrong (the hook
-        :class:`~mtrnn.envs.env.TrialEnv` reads): for the timing tasks, the step after the tolerance closes
-        (neurogym fails a production outside ``interval ± tolerance`` whether early or late); for the others,
-        ``T`` (no deadline inside the trial: the window's own end is the trial's)."""
+    def response_deadline(self, batch: TrialBatch) -> NDArray[np.int64] | None:
+        """``(B,)`` the first step at which a response comes too late and is wrong (see
+        :meth:`Task.response_deadline <mtrnn.envs.task.Task.response_deadline>`): for the timing tasks, the step
+        after the tolerance closes (neurogym fails a production outside ``interval ± tolerance`` whether early
+        or late); None for the others (no deadline inside the trial: the window's own end is the trial's)."""
         if self.rule.timed is None:
-            return np.full(batch.batch_size, batch.n_steps, dtype=np.int64)
+            return None
         target, tolerance = self._tolerance(batch)
         # a response at step t is on time iff t * dt <= target + tolerance (score's rule)
         return (np.floor((target + tolerance) / self.dt + 1e-9) + 1).astype(np.int64)

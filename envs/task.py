@@ -212,6 +212,20 @@ class Task(ABC):
         last = batch.labels[batch.lengths - 1, np.arange(batch.batch_size)]
         return np.eye(self.n_actions, dtype=bool)[last]
 
+    def response_deadline(self, batch: TrialBatch) -> NDArray[np.int64] | None:
+        """``(B,)`` int64: the first step at which a response comes too late, or None when no trial has a deadline.
+
+        A response (a non-zero action on a checked step) at step ``t >= response_deadline(batch)[b]`` is a wrong
+        decision whatever its action: :class:`~mtrnn.envs.env.TrialEnv` pays ``wrong_reward``, ends the trial and
+        reports ``performance`` 0.0, and :func:`~mtrnn.envs.scoring.decision_outcome` and
+        :func:`mtrnn.agents.rl.rollout.play_trials` judge it the same way (a response before the deadline follows the
+        usual rule). A trial with no deadline of its own gets ``batch.n_steps`` (no step is late). Timing tasks
+        whose answer must come within a tolerance of a target time use it (neurogym's ReadySetGo and MotorTiming
+        through :class:`~mtrnn.envs.NeurogymTask`). Default: None, no deadline (the decision period lasts to
+        the trial's end).
+        """
+        return None
+
     @property
     def input_range(self) -> tuple[float, float]:
         """``(low, high)`` of the noise-free inputs."""

@@ -105,12 +105,15 @@ def play_trials(actions: NDArray[np.integer], batch: TrialBatch, task: Task, rul
     non-zero action on a checked step is the decision and ends the trial: ``correct_reward`` if it is one of
     ``task.correct_actions`` and fixation was never broken, else ``wrong_reward``. A trial that reaches its last
     step without ending pays ``correct_reward`` there if fixating is correct (no-go) and fixation was never
-    broken. Unchecked steps (grace windows) neither reward nor punish; padding is never played.
+    broken. A response on a checked step at or after ``task.response_deadline(batch)`` (when not None; neurogym's
+    timing tasks) comes too late: it pays ``wrong_reward`` and ends the trial. Unchecked steps (grace windows)
+    neither reward nor punish; padding is never played.
 
     Args:
         actions: ``(T, B)`` int, the action taken at each step (values after a trial's end are ignored).
         batch: the trials.
-        task: the task that built ``batch`` (its ``decision_start`` and ``correct_actions``).
+        task: the task that built ``batch`` (its ``decision_start``, ``correct_actions`` and
+            ``response_deadline``).
         rule: the rewards; the env's defaults when None.
 
     Returns:
@@ -132,11 +135,14 @@ def play_trials(actions: NDArray[np.integer], batch: TrialBatch, task: Task, rul
     correct = np.asarray(task.correct_actions(batch))
     checked = (batch.mask.max(axis=-1) > 0) & (t < lengths[None, :])
     responding = (actions != 0) & checked
-    breaks = responding & (t < decision_start)
-    decides = responding & (t >= decision_start)
+    deadline = task.response_deadline(batch)
+    late = np.zeros((1, batch_size), dtype=bool) if deadline is None else t >= np.asarray(deadline)[None, :]
+    breaks = responding & (t < decision_start) & ~late
+    decides = responding & (t >= decision_start) & ~late
+    answers = decides | (responding & late)  # a decision, or a response past the deadline (always wrong)
 
-    # the step that ends each trial: the first decision, the first break (when it aborts), else the last step
-    ending = decides | breaks if rule.abort_on_break else decides
+    # the step that ends each trial: the first answer, the first break (when it aborts), else the last step
+    ending = answers | breaks if rule.abort_on_break else answers
     has_end = ending.any(axis=0)
     end = np.where(has_end, np.argmax(ending, axis=0), lengths - 1).astype(np.int64)
     played = t <= end[None, :]
@@ -144,10 +150,10 @@ def play_trials(actions: NDArray[np.integer], batch: TrialBatch, task: Task, rul
 
     rewards = np.zeros((n_steps, batch_size), dtype=np.float64)
     rewards[breaks & played] = rule.fixation_penalty
-    decided = decides[end, columns]
+    decided = answers[end, columns]
     broke = broke_before[end, columns]
     chosen = actions[end, columns]
-    right = decided & correct[columns, chosen] & ~broke
+    right = decides[end, columns] & correct[columns, chosen] & ~broke
     withheld = ~decided & ~breaks[end, columns] & correct[:, 0] & ~broke
     end_reward = np.where(decided, np.where(right, rule.correct_reward, rule.wrong_reward), rewards[end, columns])
     end_reward = np.where(withheld, rule.correct_reward, end_reward)
