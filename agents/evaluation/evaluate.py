@@ -125,7 +125,11 @@ def _play_batches(agent: Any, kind: AgentKind, task: Task, test: TestSet, chunk:
                 starts = np.full(batch.batch_size, t == 0)
                 action, state = _sb3_step(agent, inputs[t].copy(), state, starts)
                 actions[t] = _check_actions(action, batch.batch_size, task.n_actions, "predict")
-        scores.append(decision_outcome(actions, batch, task.decision_start(batch), task.correct_actions(batch)))
+        scores.append(
+            decision_outcome(
+                actions, batch, task.decision_start(batch), task.correct_actions(batch), task.response_deadline(batch)
+            )
+        )
     return np.concatenate(scores)
 
 
