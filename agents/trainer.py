@@ -120,7 +120,8 @@ def _seed_device(device: torch.device, seed: int) -> None:
 
 
 @contextlib.contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block on ``n`` torch CPU threads, then restore the caller's count."""
     previous = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
@@ -181,7 +182,9 @@ class Trainer:
         # The thread count is part of the run (float sums depend on it): record the number actually used.
         self.config: TrainConfig = dataclasses.replace(config, threads=config.num_threads)
         self.eval_tasks: list[EvalTask] = eval_tasks(self.config.task_names, self.task)
-        with torch.random.fork_rng(devices=[]):
+        # Initial weights on one thread: orthogonal_'s QR rounds differently with the thread count, and the run must
+        # depend on its config and seed only, not on the caller's torch.set_num_threads.
+        with torch.random.fork_rng(devices=[]), torch_threads(1):
             torch.manual_seed(init_seed(config.seed))
             network = build_network(config.network, self.task.n_inputs, self.task.n_outputs, dt=self.task.dt, cell=cell)
         self.network: RecurrentNetwork = network.to(self.device)
@@ -462,7 +465,7 @@ class Trainer:
         self._prepare_run_dir()
         self._clock = time.perf_counter()
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
-        with _torch_threads(config.num_threads), torch.random.fork_rng(devices=devices):
+        with torch_threads(config.num_threads), torch.random.fork_rng(devices=devices):
             self.network.train()
             for callback in self.callbacks:
                 callback.init_callback(self)

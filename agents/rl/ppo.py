@@ -30,13 +30,12 @@ the same metrics as an uninterrupted run.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -49,7 +48,7 @@ from mtrnn.agents.rl.config import Backend, RLConfig, read_rl_config
 from mtrnn.agents.rl.policy import RecurrentPolicy, build_policy
 from mtrnn.agents.rl.rollout import Outcome, RewardRule, play_trials
 from mtrnn.agents.rundir import Checkpoint, MetricsRow, RunDir, atomic_write_text
-from mtrnn.agents.trainer import StopReason
+from mtrnn.agents.trainer import StopReason, torch_threads
 from mtrnn.envs import Fixed, Task, TrialBatch, make_task
 
 __all__ = ["ROLLOUT_CHUNK", "PPOTrainer", "RLCallback", "RLResult", "RLState", "act", "gae", "greedy_actions"]
@@ -223,16 +222,6 @@ def _device(name: str) -> torch.device:
     return device
 
 
-@contextlib.contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 @dataclass
 class _Rollout:
     inputs: Tensor  # (T, B, n_in), T cut at the last played step of any trial
@@ -292,7 +281,7 @@ class PPOTrainer:
         # RNG state neither matters nor changes) and they are drawn on one torch thread, since
         # ``nn.init.orthogonal_``'s QR (LAPACK) rounds differently with the intra-op thread count (up to ~1e-7
         # on a 64-unit W_rec), and PPO amplifies such a difference into a different run
-        with torch.random.fork_rng(devices=[]), _torch_threads(1):
+        with torch.random.fork_rng(devices=[]), torch_threads(1):
             torch.manual_seed(init_seed(config.seed))
             policy = build_policy(config.network, self.task.n_inputs, self.task.n_actions, dt=self.task.dt)
         self.policy: RecurrentPolicy = policy.to(self.device)
@@ -531,7 +520,7 @@ class PPOTrainer:
         self._clock = time.perf_counter()
         bar = self._progress_bar()
         reason: StopReason | None
-        with _torch_threads(config.num_threads):
+        with torch_threads(config.num_threads):
             if not self._metrics:
                 self._record_evaluation()
             reason = self._stop_reason()

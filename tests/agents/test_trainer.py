@@ -528,3 +528,16 @@ def test_a_neurogym_task_is_recorded_as_itself(tmp_path: Path) -> None:
     assert "mtrnn/" not in (tmp_path / "config.json").read_text()  # never recorded as a registered id
     resumed = Trainer.resume(tmp_path, changes={"max_steps": 3}, report=False)  # rebuilt from config.json
     assert resumed.task.name == task.name and resumed.train().state.step == 3
+
+
+def test_initial_weights_do_not_depend_on_the_callers_thread_count() -> None:
+    """orthogonal_'s QR rounds differently on 1 and 2 threads; the network is built on one thread either way."""
+    config = replace(TINY, network=NetworkConfig(hidden_size=64, activation=Activation.TANH))
+    weights = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        network = Trainer(config, report=False).network
+        weights.append({name: value.detach().clone() for name, value in network.state_dict().items()})
+        assert torch.get_num_threads() == threads  # the caller's count is restored
+    for name, value in weights[0].items():
+        assert torch.equal(value, weights[1][name]), name
