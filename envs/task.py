@@ -521,6 +521,19 @@ class PeriodTask(Task):
         add_noise = noise and self.input_noise_std > 0
         if add_noise:
             self.add_input_noise(inputs, rng, layout.valid if layout.padded else None)
+        return self._trial_batch(inputs, targets, mask, labels, layout, conditions, add_noise)
+
+    def _trial_batch(
+        self,
+        inputs: NDArray[np.float32],
+        targets: NDArray[np.float32],
+        mask: NDArray[np.float32],
+        labels: NDArray[np.int64],
+        layout: Layout,
+        conditions: dict[str, NDArray],
+        noise_added: bool,
+    ) -> TrialBatch:
+        """The :class:`TrialBatch` of finished arrays (``noise_added``: numpy added the input noise)."""
         return TrialBatch(
             inputs=inputs,
             targets=targets,
@@ -531,7 +544,7 @@ class PeriodTask(Task):
             lengths=layout.lengths.astype(np.int64, copy=False),
             dt=self.dt,
             input_noise_std=self.input_noise_std,
-            noise_added=add_noise or self.input_noise_std == 0,
+            noise_added=noise_added or self.input_noise_std == 0,
             metadata={"task": self.name},
         )
 
@@ -553,19 +566,8 @@ class PeriodTask(Task):
         """
         add_noise = noise and self.input_noise_std > 0
         inputs = self._noisy_inputs(tables.inputs, layout, rng) if add_noise else tables.inputs.dense()
-        return TrialBatch(
-            inputs=inputs,
-            targets=tables.targets.dense(),
-            mask=tables.mask.dense(),
-            labels=tables.labels.dense(),
-            periods=self._periods(layout),
-            conditions=conditions,
-            lengths=layout.lengths.astype(np.int64, copy=False),
-            dt=self.dt,
-            input_noise_std=self.input_noise_std,
-            noise_added=add_noise or self.input_noise_std == 0,
-            metadata={"task": self.name},
-        )
+        targets, mask, labels = tables.targets.dense(), tables.mask.dense(), tables.labels.dense()
+        return self._trial_batch(inputs, targets, mask, labels, layout, conditions, add_noise)
 
     def _noisy_inputs(self, clean: Gathered, layout: Layout, rng: np.random.Generator) -> NDArray[np.float32]:
         """``(T, B, n_in)`` ``clean.dense()`` with :meth:`Task.add_input_noise` applied (same draws, same values)."""
