@@ -29,7 +29,6 @@ and written atomically to ``--out`` (default ``envs_speed.md`` in the working di
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import statistics
@@ -43,6 +42,7 @@ from typing import Any
 import gymnasium
 import numpy as np
 
+from mtrnn.benchmarks.neurogym_cli import parse_turn_taking
 from mtrnn.envs import DelayMatchToSample, Fixed, NeurogymTask, TrialEnv, make_task
 from mtrnn.envs.io import atomic_write_text
 
@@ -441,22 +441,8 @@ def format_report(
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line: run, print and write the tables."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7, help="rounds of turn-taking (median over rounds)")
-    parser.add_argument("--seconds", type=float, default=0.2, help="time per contender per round")
-    parser.add_argument(
-        "--out", type=Path, default=DEFAULT_OUT, help="markdown file to write (default ./envs_speed.md)"
-    )
-    args = parser.parse_args(argv)
-    if args.rounds < 1 or not args.seconds > 0:
-        parser.error("--rounds must be >= 1 and --seconds > 0")
-    try:
-        import neurogym
-    except ImportError:
-        parser.error("this benchmark compares against neurogym: pip install 'mtrnn[neurogym]'")
+    args, neurogym = parse_turn_taking(argv, __doc__.splitlines()[0], DEFAULT_OUT)
     torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.set_num_threads(1)
     load = os.getloadavg()[0]
     n_inputs = _our_task(SIZES[0]).n_inputs
     batches = {size: measure_batches(size, args.rounds, args.seconds) for size in SIZES}

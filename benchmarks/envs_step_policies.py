@@ -20,10 +20,8 @@ directory).
 
 from __future__ import annotations
 
-import argparse
 import os
 import random
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ import gymnasium as gym
 import numpy as np
 
 from mtrnn.benchmarks.envs_speed import Measurement, _si, _throughput, _turns
+from mtrnn.benchmarks.neurogym_cli import parse_turn_taking
 from mtrnn.envs.io import atomic_write_text
 from mtrnn.envs.registry import make_task
 
@@ -168,20 +167,7 @@ def format_policy_report(results: dict[str, dict[str, tuple[Measurement, float]]
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line: run, print and write the table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7, help="rounds of turn-taking (median over rounds)")
-    parser.add_argument("--seconds", type=float, default=0.2, help="time per contender per round")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="markdown file to write")
-    args = parser.parse_args(argv)
-    if args.rounds < 1 or not args.seconds > 0:
-        parser.error("--rounds must be >= 1 and --seconds > 0")
-    try:
-        import neurogym
-    except ImportError:
-        parser.error("this benchmark compares against neurogym: pip install 'mtrnn[neurogym]'")
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.set_num_threads(1)
+    args, neurogym = parse_turn_taking(argv, __doc__.splitlines()[0], DEFAULT_OUT)
     load = os.getloadavg()[0]
     table, _ = format_policy_report(measure_policies(args.rounds, args.seconds))
     header = (
