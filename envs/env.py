@@ -138,8 +138,9 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
     row ``t`` at step ``t``. Clipping at 8 std keeps observations inside the observation space; it changes a draw
     with probability ~1e-15.)
 
-    When an episode terminates, the observation returned is a copy of the last observation (it takes no noise
-    row). Observations are views of arrays the env never writes again (the chunk's first steps, a later segment).
+    When an episode terminates, the observation returned is the last observation again (a new view of the same
+    row; it takes no noise row). Observations are views of arrays the env never writes again (the chunk's first
+    steps, a later segment).
 
     ``reset(options={"conditions": {...}})`` and ``new_trial(conditions)`` play a batch of one,
     ``task.sample_batch(1, rng, conditions, noise=False)``, drawn at that moment; the stream then continues with
@@ -241,7 +242,9 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         self._labels: NDArray[np.int64] = np.empty((0, 0), dtype=np.int64)
         self._gts: Sequence[int] = ()
         self._kinds: Sequence[int] | None = None
-        self._heads = np.empty((0, HEAD_STEPS, task.n_inputs), dtype=np.float32)
+        # the chunk's first observations, (C · head_len, n_in): step t of trial b at row b · head_len + t
+        self._heads = np.empty((0, task.n_inputs), dtype=np.float32)
+        self._head_len = HEAD_STEPS
         self._lengths: list[int] = []
         self._correct: NDArray[np.bool_] = np.empty((0, 0), dtype=bool)
         self._keys: tuple[str, ...] = ()
@@ -255,7 +258,7 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         self._i = 0
         self._t = 0
         self._length = 0
-        self._head = self._heads[:0]
+        self._h0 = 0  # the current trial's first row in _heads
         self._period_name = ""
         self._period_stop = 0
         self._broke = False
@@ -347,7 +350,7 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         self._next = i + 1
         self._i = i
         self._length = self._lengths[i]
-        self._head = self._heads[i]
+        self._h0 = i * self._head_len
         self._period_name = self._first_names[i]
         self._period_stop = self._first_changes[i]
         self._t = 0
@@ -382,7 +385,7 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
                 return observation, {"gt": int(self._labels[t, self._i]), "period": self._period(t), "trial": trial}
         else:
             trial = self.new_trial()
-        return self._head[0], {"gt": self._gts[self._i], "period": self._period_name, "trial": trial}
+        return self._heads[self._h0], {"gt": self._gts[self._i], "period": self._period_name, "trial": trial}
 
     def step(self, action: int | np.integer) -> tuple[NDArray[np.float32], float, bool, bool, dict[str, Any]]:
         """Take ``action`` (0 = fixate, ``k`` = choice ``k``) at the current step; see the class docstring."""
@@ -412,7 +415,7 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
             if t < self._length:
                 self._t = t
                 if t < HEAD_STEPS:
-                    return self._head[t], reward, False, False, info
+                    return self._heads[self._h0 + t], reward, False, False, info
                 k = t - self._seg_t0
                 if 0 < k < self._seg_len:  # the next row of the current segment
                     self._seg_used = k + 1
@@ -427,7 +430,7 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         info["performance"] = 1.0 if correct else 0.0
         if self.streaming:
             info["trial"] = self.new_trial()
-            return self._head[0], reward, False, False, info
+            return self._heads[self._h0], reward, False, False, info
         self._t = t
         self._done = True
         return self._terminal(t), reward, True, False, info
@@ -527,7 +530,8 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
                 noise = np.zeros((size, HEAD_STEPS, heads.shape[2]), dtype=np.float32)
                 self._add_noise(noise.reshape(size * HEAD_STEPS, -1))
                 heads += noise[:, : heads.shape[1]]
-        self._heads = heads
+        self._heads = heads.reshape(-1, heads.shape[2])
+        self._head_len = heads.shape[1]
 
     def _build_kinds(self) -> Sequence[int]:
         """What a response does at each (step, trial) of the chunk, flattened like ``_gts``: nothing (0), break
@@ -593,12 +597,15 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         return seg[0]
 
     def _terminal(self, t: int) -> NDArray[np.float32]:
-        """The observation an episode ends with: a copy of the last observation (step ``t - 1``)."""
+        """The observation an episode ends with: the last observation (step ``t - 1``) again, as a new view of the
+        same row (a row the env never writes again)."""
         last = t - 1
-        observation = self._head[last] if last < HEAD_STEPS else self._seg[last - self._seg_t0]
+        if last < HEAD_STEPS:
+            return self._heads[self._h0 + last]
+        observation = self._seg[last - self._seg_t0]
         if self._seg_len:
             self._release()
-        return observation.copy()
+        return observation[:]
 
     def _release(self) -> None:
         """Give the noise rows of the current segment that were not handed out back to the stream."""

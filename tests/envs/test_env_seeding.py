@@ -95,7 +95,7 @@ def test_kth_trial_and_its_noise_follow_the_contract(env_id: str, streaming: boo
         np.testing.assert_array_equal(np.stack(played[k]), clean[: len(played[k])] + noise[k])
         np.testing.assert_array_equal(gts[k], trial.labels[: len(gts[k]), 0])
         assert periods[k] == [_period_of(trial, step) for step in range(len(periods[k]))]
-        if not streaming:  # the episode ends on a copy of its last observation
+        if not streaming:  # the episode ends on its last observation again (a new view)
             np.testing.assert_array_equal(terminal[k], played[k][-1])
             assert terminal[k] is not played[k][-1]
 
