@@ -23,9 +23,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
-from mtrnn.agents.cells import RecurrentCell, TorchGRUCell, TorchLSTMCell, hidden_of, run_sequence
+from mtrnn.agents.cells import LeakyRNNCell, RecurrentCell, TorchGRUCell, TorchLSTMCell, hidden_of, run_sequence
 from mtrnn.agents.networks import NetworkConfig, OutputActivation, RecurrentNetwork, build_network
 from mtrnn.agents.rl.config import Backend, read_rl_config
+from mtrnn.agents.rl.packed import packed_leaky, packed_lstm, supports_packed
 from mtrnn.agents.rundir import RunDir
 from mtrnn.envs import make_task
 
@@ -135,9 +136,11 @@ class RecurrentPolicy(nn.Module):
         """Run trials of different lengths from the zero state, computing only the steps each trial plays.
 
         The trials are sorted longest first and packed time-major, as :class:`torch.nn.utils.rnn.PackedSequence`
-        stores them: step ``t`` holds the first ``batch_sizes[t]`` trials (those still running). The LSTM and GRU
-        run through torch's fused packed kernels (``torch.lstm``, ``nn.GRU``), other cells one step at a time on
-        the shrinking batch. Equal to :meth:`forward` on the padded trials, read at the played steps.
+        stores them: step ``t`` holds the first ``batch_sizes[t]`` trials (those still running). The LSTM and the
+        fixed-leak leaky RNN run through :mod:`mtrnn.agents.rl.packed` (a few torch calls per step, hand-written
+        backpropagation through time), the GRU through torch's packed ``nn.GRU``, other cells one step at a time on
+        the shrinking batch. Equal to :meth:`forward` on the padded trials, read at the played steps (up to float
+        rounding).
 
         Args:
             inputs: ``(N, n_inputs)`` packed observations, ``N = batch_sizes.sum()``.
@@ -149,10 +152,9 @@ class RecurrentPolicy(nn.Module):
         n_trials = int(batch_sizes[0])
         cell = self.cell
         if isinstance(cell, TorchLSTMCell):
-            lstm = cell.lstm
-            weights = [lstm.weight_ih, lstm.weight_hh, lstm.bias_ih, lstm.bias_hh]
-            zeros = inputs.new_zeros(1, n_trials, cell.hidden_size)
-            hidden = torch.lstm(inputs, batch_sizes, (zeros, zeros), weights, True, 1, 0.0, True, False)[0]
+            hidden = packed_lstm(cell, inputs, batch_sizes.tolist())
+        elif isinstance(cell, LeakyRNNCell) and supports_packed(cell):
+            hidden = packed_leaky(cell, inputs, batch_sizes.tolist())
         elif isinstance(cell, TorchGRUCell):
             packed = PackedSequence(inputs, batch_sizes)
             hidden = cell.gru(packed, inputs.new_zeros(1, n_trials, cell.hidden_size))[0].data

@@ -149,8 +149,8 @@ def test_update_running_only_unfinished_trials_equals_the_whole_trial_pass(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as train() runs (this test calls rollout and update directly)
     try:
-        data = trainer.rollout(1)
-        assert len(set(data.outcome.end.tolist())) > 3
+        # a rollout whose trials end at several different steps (the learned policy mostly answers on time)
+        data = next(d for d in map(trainer.rollout, range(1, 40)) if len(set(d.outcome.end.tolist())) > 3)
         policy, optimizer = copy.deepcopy(trainer.policy.state_dict()), copy.deepcopy(trainer.optimizer.state_dict())
         results = []
         for chunk in (None, 3, 10_000):
