@@ -136,11 +136,9 @@ class RecurrentPolicy(nn.Module):
         """Run trials of different lengths from the zero state, computing only the steps each trial plays.
 
         The trials are sorted longest first and packed time-major, as :class:`torch.nn.utils.rnn.PackedSequence`
-        stores them: step ``t`` holds the first ``batch_sizes[t]`` trials (those still running). The LSTM and the
-        fixed-leak leaky RNN run through :mod:`mtrnn.agents.rl.packed` (a few torch calls per step, hand-written
-        backpropagation through time), the GRU through torch's packed ``nn.GRU``, other cells one step at a time on
-        the shrinking batch. Equal to :meth:`forward` on the padded trials, read at the played steps (up to float
-        rounding).
+        stores them: step ``t`` holds the first ``batch_sizes[t]`` trials (those still running). See
+        :meth:`packed_hidden`. Equal to :meth:`forward` on the padded trials, read at the played steps (up to
+        float rounding).
 
         Args:
             inputs: ``(N, n_inputs)`` packed observations, ``N = batch_sizes.sum()``.
@@ -149,24 +147,40 @@ class RecurrentPolicy(nn.Module):
         Returns:
             ``logits (N, n_actions)`` and ``values (N,)`` in the same packed order.
         """
+        logits, values = self.network.split_heads(self.network.readout(self.packed_hidden(inputs, batch_sizes)))
+        return logits, values.squeeze(-1)
+
+    def packed_hidden(self, inputs: Tensor, batch_sizes: Tensor) -> Tensor:
+        """The hidden units (what the readout sees) of :meth:`run_packed`: ``(N, n_inputs) -> (N, hidden_size)``.
+
+        The LSTM and the fixed-leak leaky RNN run through :mod:`mtrnn.agents.rl.packed` (a few torch calls per
+        step, hand-written backpropagation through time), the GRU through torch's packed ``nn.GRU``, other
+        cells one step at a time on the shrinking batch.
+        """
         n_trials = int(batch_sizes[0])
         cell = self.cell
         if isinstance(cell, TorchLSTMCell):
-            hidden = packed_lstm(cell, inputs, batch_sizes.tolist())
-        elif isinstance(cell, LeakyRNNCell) and supports_packed(cell):
-            hidden = packed_leaky(cell, inputs, batch_sizes.tolist())
-        elif isinstance(cell, TorchGRUCell):
+            return packed_lstm(cell, inputs, batch_sizes.tolist())
+        if isinstance(cell, LeakyRNNCell) and supports_packed(cell):
+            return packed_leaky(cell, inputs, batch_sizes.tolist())
+        if isinstance(cell, TorchGRUCell):
             packed = PackedSequence(inputs, batch_sizes)
-            hidden = cell.gru(packed, inputs.new_zeros(1, n_trials, cell.hidden_size))[0].data
-        else:
-            state = inputs.new_zeros(n_trials, self.state_size)
-            hiddens = []
-            for x_t in inputs.split(batch_sizes.tolist()):
-                state = cell(x_t, state[: x_t.shape[0]])
-                hiddens.append(hidden_of(cell, state))
-            hidden = torch.cat(hiddens)
-        logits, values = self.network.split_heads(self.network.readout(hidden))
-        return logits, values.squeeze(-1)
+            hidden: Tensor = cell.gru(packed, inputs.new_zeros(1, n_trials, cell.hidden_size))[0].data
+            return hidden
+        state = inputs.new_zeros(n_trials, self.state_size)
+        hiddens = []
+        for x_t in inputs.split(batch_sizes.tolist()):
+            state = cell(x_t, state[: x_t.shape[0]])
+            hiddens.append(hidden_of(cell, state))
+        return torch.cat(hiddens)
+
+    def heads_by_column(self, hidden: Tensor) -> tuple[Tensor, Tensor]:
+        """The heads with the rows as columns: ``hidden (N, hidden_size)`` -> ``logits (n_actions, N)``,
+        ``values (N,)`` (one product ``W·hiddenᵀ``; a softmax over the few actions then runs along ``N``, several
+        times faster than over a last dimension of ``n_actions``). Equal to :meth:`heads` up to float rounding."""
+        readout = self.network.readout
+        outputs = torch.addmm(readout.bias.unsqueeze(1), readout.weight, hidden.t())
+        return outputs[: self.n_actions], outputs[self.n_actions]
 
     def initial_state(self, batch_size: int) -> Tensor:
         """Zeros ``(batch_size, state_size)``: the state at every trial start."""

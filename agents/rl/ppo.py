@@ -233,6 +233,15 @@ class _Rollout:
     outcome: Outcome
 
 
+@dataclass
+class _Flat:
+    """A rollout's per-step tensors with ``(T, B)`` flattened to rows ``t·B + b``."""
+
+    inputs: Tensor  # (T·B, n_in)
+    scalars: Tensor  # (3, T·B): old log-probabilities, advantages, returns
+    actions: Tensor  # (T·B,) long
+
+
 _ACCUMULATED = ("reward", "rollout_perf", "loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")
 
 
@@ -427,6 +436,12 @@ class PPOTrainer:
         totals = torch.zeros(len(names), device=self.device)  # summed on the device: one host sync per update
         parameters = list(self.policy.parameters())
         last_played = data.played.cumsum(0).argmax(0)  # (B,) each trial's last played step
+        # the per-step tensors flattened once, so that a minibatch's played steps are one gather each
+        flat = _Flat(
+            data.inputs.reshape(-1, data.inputs.shape[-1]),
+            torch.stack((data.log_probs, data.advantages, data.returns)).reshape(3, -1),
+            data.actions.reshape(-1),
+        )
         n = 0
         for _ in range(config.n_epochs):
             order = torch.randperm(n_trials, generator=generator).to(self.device)
@@ -437,7 +452,7 @@ class PPOTrainer:
                 index = index[sort]
                 last = int(ends[0]) + 1  # steps no trial of this minibatch played are dropped
                 if UPDATE_CHUNK is None:
-                    policy_loss, value_loss, entropy, approx_kl, clipped = self._packed_losses(data, index, last)
+                    policy_loss, value_loss, entropy, approx_kl, clipped = self._packed_losses(data, flat, index, last)
                 else:
                     policy_loss, value_loss, entropy, approx_kl, clipped = self._chunked_losses(
                         data, index, ends, last, UPDATE_CHUNK
@@ -463,7 +478,7 @@ class PPOTrainer:
             clipped = ((ratio - 1).abs() > clip).to(ratio.dtype)
         return surrogate, kl, clipped
 
-    def _packed_losses(self, data: _Rollout, index: Tensor, last: int) -> tuple[Tensor, ...]:
+    def _packed_losses(self, data: _Rollout, flat: _Flat, index: Tensor, last: int) -> tuple[Tensor, ...]:
         """Minibatch ``index`` (longest trial first) computed on its played steps only, packed time-major.
 
         Returns the policy loss, value loss, entropy, approximate KL and clip fraction, each a mean over the
@@ -471,14 +486,18 @@ class PPOTrainer:
         """
         played = data.played[:last, index] > 0  # (T, b), each row a prefix: the trials still running
         batch_sizes = played.sum(1).cpu()
-        logits, values = self.policy.run_packed(data.inputs[:last, index][played], batch_sizes)
-        advantages = data.advantages[:last, index][played]
+        n_trials = data.played.shape[1]
+        steps = torch.arange(last, device=self.device).unsqueeze(1)
+        rows = (steps * n_trials + index)[played]  # (N,) the played steps in packed order, as rows of ``flat``
+        old_log_probs, advantages, returns = flat.scalars.index_select(1, rows)
+        hidden = self.policy.packed_hidden(flat.inputs.index_select(0, rows), batch_sizes)
+        logits, values = self.policy.heads_by_column(hidden)  # (A, N), (N,): the softmax runs along N
         advantages = (advantages - advantages.mean()) / (advantages.std(correction=0) + 1e-8)
-        log_probs = torch.log_softmax(logits, dim=-1)
-        new = log_probs.gather(-1, data.actions[:last, index][played].unsqueeze(-1)).squeeze(-1)
-        surrogate, kl, clipped = self._surrogate(new, data.log_probs[:last, index][played], advantages)
-        value_loss = ((data.returns[:last, index][played] - values) ** 2).mean()
-        entropy = (-(log_probs.exp() * log_probs).sum(-1)).mean()
+        log_probs = torch.log_softmax(logits, dim=0)
+        new = log_probs.gather(0, flat.actions.index_select(0, rows).unsqueeze(0)).squeeze(0)
+        surrogate, kl, clipped = self._surrogate(new, old_log_probs, advantages)
+        value_loss = ((returns - values) ** 2).mean()
+        entropy = (-(log_probs.exp() * log_probs).sum(0)).mean()
         return -surrogate.mean(), value_loss, entropy, kl.mean(), clipped.mean()
 
     def _chunked_losses(self, data: _Rollout, index: Tensor, ends: Tensor, last: int, chunk: int) -> tuple[Tensor, ...]:
