@@ -46,7 +46,7 @@ from torch import Tensor
 from mtrnn.agents.batches import init_seed, torch_step_seed
 from mtrnn.agents.rl.config import Backend, RLConfig, read_rl_config
 from mtrnn.agents.rl.policy import RecurrentPolicy, build_policy
-from mtrnn.agents.rl.rollout import Outcome, RewardRule, play_trials
+from mtrnn.agents.rl.rollout import Outcome, RewardRule, checked_steps, play_trials
 from mtrnn.agents.rundir import Checkpoint, MetricsRow, RunDir, atomic_write_text
 from mtrnn.agents.trainer import StopReason, torch_threads
 from mtrnn.envs import Fixed, Task, TrialBatch, make_task
@@ -141,11 +141,10 @@ def _rollout_chunks(n_steps: int) -> list[tuple[int, int]]:
 
 def _can_end(batch: TrialBatch, task: Task, rule: RewardRule) -> np.ndarray:
     """``(T, B)`` bool: a non-fixate action here ends the trial (a decision, or a break when it aborts)."""
-    t = np.arange(batch.n_steps)[:, None]
-    checked = (batch.mask.max(axis=-1) > 0) & (t < batch.lengths[None, :])
+    checked = checked_steps(batch)
     if rule.abort_on_break:
         return checked
-    return checked & (t >= np.asarray(task.decision_start(batch))[None, :])
+    return checked & (np.arange(batch.n_steps)[:, None] >= np.asarray(task.decision_start(batch))[None, :])
 
 
 def act(
