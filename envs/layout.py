@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-__all__ = ["Layout", "runs", "runs_from_ends"]
+__all__ = ["Layout", "period_rows", "runs", "runs_from_ends"]
 
 
 @dataclass(frozen=True)
@@ -189,6 +189,34 @@ def runs_from_ends(values: ArrayLike, ends: NDArray[np.integer], n_steps: int) -
     bounds[:, 1:-1] = ends.T
     bounds[:, -1] = n_steps
     return _decode(values, bounds[:, 1:] - bounds[:, :-1])
+
+
+def period_rows(ends: NDArray[np.integer], n_steps: int) -> NDArray[np.intp]:
+    """``(T, B)`` the row ``p · B + b`` of a ``(P + 1, B, ...)`` table at every step of period ``p`` of trial ``b``
+    (``P · B + b`` on padding steps): :func:`runs_from_ends` of ``values = (0, B, .., P · B)`` plus ``b``, in one pass.
+
+    Args:
+        ends: ``(P, B)`` one past the last step of each period of each trial; periods follow each other from step 0,
+            each at least one step long (strictly increasing down each column), and the last ends at most at
+            ``n_steps``.
+        n_steps: ``T``.
+    """
+    n_periods, batch = ends.shape
+    lengths = np.empty((batch, n_periods + 1), dtype=np.intp)
+    ends_t = ends.T
+    lengths[:, 0] = ends_t[:, 0]
+    np.subtract(ends_t[:, 1:], ends_t[:, :-1], out=lengths[:, 1:-1])
+    np.subtract(n_steps, ends_t[:, -1], out=lengths[:, -1])
+    flat = np.repeat(_trial_rows(batch, n_periods + 1), lengths.reshape(-1))
+    return np.ascontiguousarray(flat.reshape(batch, n_steps).T)
+
+
+@lru_cache(maxsize=64)
+def _trial_rows(batch: int, n_runs: int) -> NDArray[np.intp]:
+    """``(B · K,)`` read-only: ``k · B + b`` at ``b · K + k`` (the rows of trial ``b``'s runs, trial by trial)."""
+    rows = (np.arange(n_runs, dtype=np.intp) * batch + np.arange(batch, dtype=np.intp)[:, None]).reshape(-1)
+    rows.flags.writeable = False
+    return rows
 
 
 def _decode(values: ArrayLike, lengths: NDArray[np.integer]) -> NDArray[np.intp]:

@@ -462,14 +462,18 @@ class PeriodTask(Task):
         return conditions
 
     def _check_conditions(self, conditions: Mapping[str, object] | None, batch_size: int) -> dict[str, NDArray]:
+        if conditions is None:  # nothing given: no domains to build
+            return {}
         return check_conditions(conditions, self.all_condition_domains, batch_size)
 
     def _layout(self, durations: Mapping[str, NDArray[np.float64]]) -> Layout:
-        steps = np.maximum(to_steps(np.stack([durations[k] for k in self.duration_names]), self.dt), 1)
+        steps = to_steps(np.stack([durations[k] for k in self.duration_names]), self.dt)
+        np.maximum(steps, 1, out=steps)
         ends = np.cumsum(steps, axis=0)
-        begins = ends - steps
-        starts = dict(zip(self.period_names, begins, strict=True))
-        stops = dict(zip(self.period_names, ends, strict=True))
+        begins = np.subtract(ends, steps, out=steps)
+        names = self.period_names
+        starts = dict(zip(names, begins, strict=True))
+        stops = dict(zip(names, ends, strict=True))
         lengths = ends[-1]
         return Layout(starts=starts, stops=stops, lengths=lengths, n_steps=int(lengths.max()))
 
@@ -570,25 +574,40 @@ class PeriodTask(Task):
         return self._trial_batch(inputs, targets, mask, labels, layout, conditions, add_noise)
 
     def _noisy_inputs(self, clean: Gathered, layout: Layout, rng: np.random.Generator) -> NDArray[np.float32]:
-        """``(T, B, n_in)`` ``clean.dense()`` with :meth:`Task.add_input_noise` applied (same draws, same values)."""
+        """``(T, B, n_in)`` ``clean.dense()`` with :meth:`Task.add_input_noise` applied (same draws, same values).
+
+        The steps before the shortest trial's end (the head, every trial valid) are drawn straight into the
+        output in ``(t, b)`` order; the valid steps after it (the tail) into a buffer with one extra all-zero row,
+        which one gather through a ``(T - head, B)`` position index (padding points at the zero row) writes into
+        the rest of the output. Splitting the draws in two calls draws the same numbers as one call.
+        """
         rows, index = clean.rows, clean.index
+        n_steps, batch = index.shape
         n_in = rows.shape[-1]
-        padded = layout.padded
-        valid = layout.valid if padded else None
-        n_valid = int(np.count_nonzero(valid)) if valid is not None else index.size
-        buffer = np.empty((n_valid + (1 if padded else 0), n_in), dtype=np.float32)
-        values = buffer[:n_valid]
-        rng.standard_normal(out=values, dtype=np.float32)
-        values *= np.float32(self.input_noise_std)
-        values += np.take(rows, index[valid] if valid is not None else index.reshape(-1), axis=0, mode="clip")
-        low, high = self.observation_bounds
-        np.clip(values, np.float32(low), np.float32(high), out=values)
-        if valid is None:
-            return buffer.reshape(*index.shape, n_in)
-        buffer[n_valid] = 0.0
-        position = np.full(index.shape, n_valid, dtype=np.intp)
-        position[valid] = np.arange(n_valid)
-        return np.take(buffer, position, axis=0, mode="clip")
+        lengths = layout.lengths
+        head = min(int(lengths.min()), n_steps)
+        scale = np.float32(self.input_noise_std)
+        low, high = (np.float32(bound) for bound in self.observation_bounds)
+        out = np.empty((n_steps, batch, n_in), dtype=np.float32)
+        top = out[:head]
+        rng.standard_normal(out=top, dtype=np.float32)
+        if head < n_steps:
+            tail_valid = np.arange(head, n_steps)[:, None] < lengths
+            n_tail = int(lengths.sum()) - head * batch
+            buffer = np.empty((n_tail + 1, n_in), dtype=np.float32)
+            values = buffer[:n_tail]
+            rng.standard_normal(out=values, dtype=np.float32)
+            values *= scale
+            values += np.take(rows, index[head:][tail_valid], axis=0, mode="clip")
+            np.clip(values, low, high, out=values)
+            buffer[n_tail] = 0.0
+            position = np.full(tail_valid.shape, n_tail, dtype=np.intp)
+            position[tail_valid] = np.arange(n_tail)
+            np.take(buffer, position, axis=0, mode="clip", out=out[head:])
+        top *= scale
+        top += np.take(rows, index[:head], axis=0, mode="clip")
+        np.clip(top, low, high, out=top)
+        return out
 
     def _periods(self, layout: Layout) -> dict[str, tuple[NDArray[np.int64], NDArray[np.int64]]]:
         return {p: (layout.starts[p], layout.stops[p]) for p in self.period_names}

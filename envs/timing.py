@@ -14,6 +14,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
@@ -84,7 +85,7 @@ class Choice(TimingSpec):
         object.__setattr__(self, "options", values)
 
     def sample(self, rng: np.random.Generator, size: int) -> NDArray[np.float64]:
-        return np.asarray(self.options)[rng.integers(0, len(self.options), size)]
+        return _options_array(self.options)[rng.integers(0, len(self.options), size)]
 
     @property
     def low(self) -> float:
@@ -93,6 +94,14 @@ class Choice(TimingSpec):
     @property
     def high(self) -> float:
         return max(self.options)
+
+
+@lru_cache(maxsize=256)
+def _options_array(options: tuple[float, ...]) -> NDArray[np.float64]:
+    """A :class:`Choice`'s options as a read-only float64 array, built once per distinct options."""
+    table = np.asarray(options, dtype=np.float64)
+    table.flags.writeable = False
+    return table
 
 
 @dataclass(frozen=True)

@@ -31,14 +31,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from mtrnn.envs.batch import Gathered, TrialBatch
-from mtrnn.envs.layout import Layout, runs_from_ends
+from mtrnn.envs.layout import Layout, period_rows
 from mtrnn.envs.task import Built, PeriodTask, Tables, check_dt
 from mtrnn.envs.timing import TimingSpec, to_steps
 from mtrnn.envs.yang19.grids import ConditionGrid
@@ -65,8 +65,6 @@ _UNCHECKED_MS = 100.0
 _RESPONSE_WEIGHT = 5.0
 _FIXATION_WEIGHT = 2.0
 _FIXATE_TARGET = 0.8
-#: The mask row of each run of a trial: unchecked, before the response, grace, after it, padding.
-_MASK_RUNS = np.array([0, 1, 0, 2, 0])
 
 
 def yang_input_noise_std(dt: float, tau: float = 100.0, sigma_x: float = 0.01) -> float:
@@ -102,6 +100,65 @@ def _mask_rows(n_outputs: int) -> NDArray[np.float32]:
     rows[:, 0] *= _FIXATION_WEIGHT
     rows.flags.writeable = False
     return rows
+
+
+@dataclass(frozen=True)
+class _PeriodTables:
+    """The rows of a Yang task's tables that every trial of a period shares (see :func:`_period_tables`).
+
+    Attributes:
+        inputs: ``(P + 1, n_in)`` float32: the fixation unit on in the fixation periods, the rule unit on in every
+            period, rings 0; the last row (padding) 0. Read-only.
+        targets: ``(P + 1, n_out)`` float32: fixate target 0.8 before the response period and the ring baseline,
+            the baseline everywhere in the response periods (a go trial adds its bump), the padding row 0. Read-only.
+        rank: ``{period: k}``.
+        first: the rank of the decision period (the response periods are ``first .. P - 1``).
+    """
+
+    inputs: NDArray[np.float32]
+    targets: NDArray[np.float32]
+    rank: Mapping[str, int]
+    first: int
+
+
+@lru_cache(maxsize=256)
+def _period_tables(
+    names: tuple[str, ...],
+    fixation: tuple[str, ...],
+    decision: str,
+    ring: RingEncoding,
+    n_rules: int,
+    rule_index: int,
+) -> _PeriodTables:
+    """The constant rows of a Yang task with periods ``names``, fixation periods ``fixation``, decision period
+    ``decision``, ring encoding ``ring`` and ``n_rules`` rule units of which ``rule_index`` is the task's."""
+    P = len(names)
+    rank = {name: k for k, name in enumerate(names)}
+    width = ring.width
+    inputs = np.zeros((P + 1, 1 + 2 * width + n_rules), dtype=np.float32)
+    inputs[[rank[name] for name in fixation], 0] = 1.0
+    inputs[:P, 1 + 2 * width + rule_index] = 1.0
+    first = rank[decision]
+    baseline = np.float32(ring.target_baseline)
+    targets = np.full((P + 1, 1 + width), baseline, dtype=np.float32)
+    targets[:first, 0] = _FIXATE_TARGET
+    targets[P] = 0.0
+    inputs.flags.writeable = False
+    targets.flags.writeable = False
+    return _PeriodTables(inputs=inputs, targets=targets, rank=rank, first=first)
+
+
+@lru_cache(maxsize=256)
+def _mask_codes(n_periods: int, first: int, batch: int) -> NDArray[np.intp]:
+    """``((P + 1) · B,)`` read-only: the mask row (:func:`_mask_rows`) of each row of a ``(P + 1, B)`` period
+    table: 1 before the response period ``first``, 2 from it on, 0 on padding (before the unchecked steps and the
+    grace window are cut out)."""
+    per_period = np.zeros(n_periods + 1, dtype=np.intp)
+    per_period[:first] = 1
+    per_period[first:n_periods] = 2
+    codes = np.repeat(per_period, batch)
+    codes.flags.writeable = False
+    return codes
 
 
 @dataclass(frozen=True)
@@ -277,48 +334,57 @@ class Yang19Task(PeriodTask):
     def _tables(self, conditions: Mapping[str, NDArray], layout: Layout) -> Tables:
         """Every input, target and label is constant within a period of a trial: one row per (period, trial) (a
         small table) and a ``(T, B)`` index into it, the layout's period index ``· B + b`` (padding steps point at
-        an all-zero row); the mask is :meth:`cost_mask`'s three rows and their index."""
+        an all-zero row); the mask is :meth:`cost_mask`'s three rows and their index.
+
+        The rows shared by every trial of a period (fixation and rule units, target baselines) come from per-task
+        constant tables (:func:`_period_tables`); a batch writes the stimuli, response bumps and answers, and
+        encodes every direction of the batch (stimuli and responses) in one call.
+        """
         B = layout.batch_size
         names = self.period_names
+        const = _period_tables(
+            names, self.fixation_periods, self.decision_period, self.ring, len(self.rule_units), self.rule_index
+        )
         P = len(names)
-        rank = {name: k for k, name in enumerate(names)}
-        ends = np.stack([layout.stops[name] for name in names])
-        index = runs_from_ends(np.arange(P + 1) * B, ends, layout.n_steps)  # (T, B) into the (P + 1) * B rows
-        index += np.arange(B)
+        index = period_rows(np.stack([layout.stops[name] for name in names]), layout.n_steps)
 
-        rows = np.zeros((P + 1, B, self.n_inputs), dtype=np.float32)
-        rows[[rank[name] for name in self.fixation_periods], :, 0] = 1.0
-        width = self.ring.width
-        rings = rows[:, :, 1 : 1 + 2 * width].reshape(P + 1, B, 2, width)  # a view: [..., modality - 1, unit]
-        trials = np.arange(B)
-        for stimulus in self._stimuli(conditions):
-            encoded = self.ring.encode(stimulus.direction, stimulus.strength).astype(np.float32)
-            ring = np.asarray(stimulus.modality) - 1
-            shown = np.array([rank[name] for name in stimulus.periods])[:, None]
-            rings[shown, trials, ring] += encoded  # (periods, B, width): each period's rows once
-        rows[:P, :, self.rule_slice.start + self.rule_index] = 1.0
-
+        stimuli = self._stimuli(conditions)
         go = np.asarray(conditions["go"], dtype=bool)
         response = np.asarray(conditions["response"], dtype=np.float64)
-        first = rank[self.decision_period]  # the response periods are first .. P - 1
-        baseline = np.float32(self.ring.target_baseline)
-        table = np.full((P + 1, B, self.n_outputs), baseline, dtype=np.float32)
-        table[-1] = 0.0
-        table[:P, :, 0] = _FIXATE_TARGET
-        bump = self.ring.target(response).astype(np.float32)
+        all_go = bool(go.all())
+        directions = [np.asarray(stimulus.direction, dtype=np.float64) for stimulus in stimuli]
+        directions.append(response if all_go else np.where(go, response, 0.0))
+        tuned = self.ring.target(np.concatenate(directions))  # (len(directions) · B, width): encode = strength · tuned
+
+        rows = np.empty((P + 1, B, self.n_inputs), dtype=np.float32)
+        rows[...] = const.inputs[:, None, :]
+        width = self.ring.width
+        trials = np.arange(B)
+        for k, stimulus in enumerate(stimuli):
+            strength = np.asarray(stimulus.strength, dtype=np.float64)[:, None]
+            encoded = (strength * tuned[k * B : (k + 1) * B]).astype(np.float32)
+            shown = np.array([const.rank[name] for name in stimulus.periods])[:, None]
+            ring = np.asarray(stimulus.modality) - 1
+            # the rings of the shown periods' rows, (S, B, 2, width) views: 0 + encoded, in stimulus order
+            rings = rows[:, :, 1 : 1 + 2 * width].reshape(P + 1, B, 2, width)
+            rings[shown, trials, ring] += encoded
+
+        first = const.first  # the response periods are first .. P - 1
+        table = np.empty((P + 1, B, self.n_outputs), dtype=np.float32)
+        table[...] = const.targets[:, None, :]
+        bump = tuned[-B:].astype(np.float32)
         answer = np.zeros((P + 1, B), dtype=np.int64)
-        if go.all():
-            table[first:P, :, 0] = baseline
+        if all_go:
             table[first:P, :, 1:] += bump
             answer[first:P] = nearest_unit(response) + 1
         else:
-            table[first:P, :, 0] = np.where(go, baseline, np.float32(_FIXATE_TARGET))
+            table[first:P, :, 0] = np.where(go, const.targets[first, 0], np.float32(_FIXATE_TARGET))
             table[first:P, :, 1:] += np.where(go[:, None], bump, np.float32(0.0))
-            answer[first:P] = np.where(go, nearest_unit(np.where(go, response, 0.0)) + 1, 0)
+            answer[first:P] = np.where(go, nearest_unit(directions[-1]) + 1, 0)
         return Tables(
             inputs=Gathered(rows.reshape(-1, self.n_inputs), index),
             targets=Gathered(table.reshape(-1, self.n_outputs), index),
-            mask=self._cost_mask_table(layout),
+            mask=self._cost_mask_table(layout, index),
             labels=Gathered(answer.reshape(-1), index),
         )
 
@@ -329,17 +395,27 @@ class Yang19Task(PeriodTask):
         """
         return self._cost_mask_table(layout).dense()
 
-    def _cost_mask_table(self, layout: Layout) -> Gathered:
-        """:meth:`cost_mask` as its three distinct rows (unchecked, before the response, after it) and a row index."""
+    def _cost_mask_table(self, layout: Layout, index: NDArray[np.intp] | None = None) -> Gathered:
+        """:meth:`cost_mask` as its three distinct rows (unchecked, before the response, after it) and a row index.
+
+        Args:
+            layout: the batch's layout.
+            index: its :func:`~mtrnn.envs.layout.period_rows` index ``(T, B)`` when already built.
+        """
+        names = self.period_names
+        B, T = layout.batch_size, layout.n_steps
+        if index is None:
+            index = period_rows(np.stack([layout.stops[name] for name in names]), T)
+        first = names.index(self.decision_period)
+        # mask row 1 before the response period, 2 in it and after, 0 on padding; then the unchecked first steps
+        # and the grace window at the response onset (clipped to the batch: a step past a trial's end is padding)
+        code = np.take(_mask_codes(len(names), first, B), index, mode="clip")
         unchecked = int(to_steps(_UNCHECKED_MS, self.dt))
-        response, length = layout.starts[self.decision_period], layout.lengths
-        # runs of mask rows 0 (unchecked), 1 (before the response), 0 (grace), 2 (after), 0 (padding)
-        ends = np.empty((4, layout.batch_size), dtype=np.int64)
-        np.minimum(response, unchecked, out=ends[0])
-        ends[1] = response
-        np.minimum(response + unchecked, length, out=ends[2])
-        ends[3] = length
-        code = runs_from_ends(_MASK_RUNS, ends, layout.n_steps)
+        if unchecked:
+            code[:unchecked] = 0
+            grace = layout.starts[self.decision_period] + np.arange(unchecked)[:, None]
+            np.minimum(grace, T - 1, out=grace)
+            code[grace, np.arange(B)] = 0
         return Gathered(_mask_rows(self.n_outputs), code)
 
     # ------------------------------------------------------------------ judging

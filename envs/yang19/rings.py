@@ -106,12 +106,19 @@ def gaussian_tuning(direction: ArrayLike, n_units: int = N_RING_UNITS) -> NDArra
         # directions in [0, 2π) against preferred ones in [0, 2π): the difference lies in (-2π, 2π), where
         # np.mod(diff, 2π) is diff + 2π for diff < 0 and diff otherwise (up to the sign of a zero, which the
         # square drops), so the same distances without mod's division
-        diff = direction[..., None] - preferred
+        diff = np.subtract(direction[..., None], preferred)
         np.add(diff, _TWO_PI, out=diff, where=diff < 0)
-        distance = np.minimum(diff, _TWO_PI - diff)
+        distance = np.subtract(_TWO_PI, diff)
+        np.minimum(diff, distance, out=distance)
     else:
         distance = circular_distance(direction[..., None], preferred)
-    return _PEAK * np.exp(-0.5 * (distance / _WIDTH) ** 2)
+    # _PEAK · exp(-0.5 · (distance / _WIDTH)²), the same operations in place
+    np.divide(distance, _WIDTH, out=distance)
+    np.square(distance, out=distance)
+    np.multiply(distance, -0.5, out=distance)
+    np.exp(distance, out=distance)
+    np.multiply(distance, _PEAK, out=distance)
+    return distance
 
 
 def population_vector(ring: ArrayLike) -> NDArray[np.float64]:
