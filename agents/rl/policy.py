@@ -105,9 +105,7 @@ class RecurrentPolicy(nn.Module):
         """What rollouts and PPO updates need: the heads at every step and only the last state.
 
         The same function as :meth:`forward` (same parameters, same numbers up to float rounding), through the
-        fastest sequence kernel torch has for the cell: an LSTM runs through torch's fused ``torch.lstm`` (one
-        C++ loop, oneDNN's LSTM kernel on CPU where torch uses it, cuDNN on GPU) instead of a Python loop over
-        steps; a GRU through ``nn.GRU``; the leaky RNN through its own :meth:`sequence`.
+        fastest sequence kernel torch has for the cell (see :meth:`run_hidden`).
 
         Args:
             inputs: ``(T, B, n_inputs)``.
@@ -115,6 +113,24 @@ class RecurrentPolicy(nn.Module):
 
         Returns:
             ``logits (T, B, n_actions)``, ``values (T, B)`` and the last state ``(B, state_size)``.
+        """
+        hidden, last = self.run_hidden(inputs, h0)
+        logits, values = self.network.split_heads(self.network.readout(hidden))
+        return logits, values.squeeze(-1), last
+
+    def run_hidden(self, inputs: Tensor, h0: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """The hidden units at every step (what the readout sees) and the last state.
+
+        An LSTM runs through torch's fused ``torch.lstm`` (one C++ loop, oneDNN's LSTM kernel on CPU where torch
+        uses it, cuDNN on GPU) instead of a Python loop over steps; a GRU through ``nn.GRU``; the leaky RNN
+        through its own :meth:`~mtrnn.agents.cells.LeakyRNNCell.sequence`.
+
+        Args:
+            inputs: ``(T, B, n_inputs)``.
+            h0: ``(B, state_size)`` initial state (zeros when None).
+
+        Returns:
+            ``hidden (T, B, hidden_size)`` and the last state ``(B, state_size)``.
         """
         if h0 is None:
             h0 = inputs.new_zeros(inputs.shape[1], self.state_size)
@@ -125,12 +141,9 @@ class RecurrentPolicy(nn.Module):
             weights = [lstm.weight_ih, lstm.weight_hh, lstm.bias_ih, lstm.bias_hh]
             hx = (h0[:, :size].unsqueeze(0).contiguous(), h0[:, size:].unsqueeze(0).contiguous())
             hidden, h_n, c_n = torch.lstm(inputs, hx, weights, True, 1, 0.0, torch.is_grad_enabled(), False, False)
-            last = torch.cat((h_n[0], c_n[0]), dim=-1)
-        else:
-            states = run_sequence(cell, inputs, h0)
-            hidden, last = hidden_of(cell, states), states[-1]
-        logits, values = self.network.split_heads(self.network.readout(hidden))
-        return logits, values.squeeze(-1), last
+            return hidden, torch.cat((h_n[0], c_n[0]), dim=-1)
+        states = run_sequence(cell, inputs, h0)
+        return hidden_of(cell, states), states[-1]
 
     def run_packed(self, inputs: Tensor, batch_sizes: Tensor) -> tuple[Tensor, Tensor]:
         """Run trials of different lengths from the zero state, computing only the steps each trial plays.

@@ -179,8 +179,12 @@ def act(
     n_run = n_steps
     with torch.inference_mode():  # no autograd bookkeeping; the update re-runs the network with gradients
         for start, stop in _rollout_chunks(n_steps):
-            logits, value, last = policy.run(inputs[start:stop, alive], state)
-            log_prob = torch.log_softmax(logits, dim=-1)
+            hidden, last = policy.run_hidden(inputs[start:stop, alive], state)
+            shape = hidden.shape[:2]
+            # heads by column: the softmax over the few actions runs along the c·b steps
+            logits, value = policy.heads_by_column(hidden.reshape(-1, hidden.shape[-1]))
+            log_prob = torch.log_softmax(logits, dim=0).view(n_actions, *shape).permute(1, 2, 0)  # (c, b, A)
+            value = value.view(shape)
             if generator is None:
                 action = log_prob.argmax(dim=-1)
             else:  # drawn for the whole batch, so a trial's noise does not depend on which others still run
