@@ -214,34 +214,36 @@ class _PackedLSTM(torch.autograd.Function):
         n_rows = inputs.shape[0]
         gates_in = F.linear(inputs, weight_ih, bias_ih + bias_hh).split(batch_sizes)
         weight_t = weight_hh.t()
-        # per row: the gate activations [σ(i), σ(f), tanh(g), σ(o)], c, tanh(c) and h, written in place
+        # per row, written in place: σ of the four gate pre-activations (that of g is not used), tanh(g), c, tanh(c), h
         gates = inputs.new_empty(n_rows, 4 * size)
-        cell, tanh_cell, hidden = (inputs.new_empty(n_rows, size) for _ in range(3))
-        gates_t, cells, tanh_cells, hiddens = (x.split(batch_sizes) for x in (gates, cell, tanh_cell, hidden))
-        i_s, f_s, g_s, o_s = (gates.narrow(1, k * size, size).split(batch_sizes) for k in range(4))
+        candidate, cell, tanh_cell, hidden = (inputs.new_empty(n_rows, size) for _ in range(4))
+        gates_t, candidates, cells, tanh_cells, hiddens = (
+            x.split(batch_sizes) for x in (gates, candidate, cell, tanh_cell, hidden)
+        )
+        i_s, f_s, o_s = (gates.narrow(1, k * size, size).split(batch_sizes) for k in (0, 1, 3))
         h = c = inputs.new_zeros(batch_sizes[0], size)
         for t, drive in enumerate(gates_in):
             n = drive.shape[0]
             if n != h.shape[0]:
                 h, c = h[:n], c[:n]
             pre = torch.addmm(drive, h, weight_t)
-            torch.sigmoid(pre, out=gates_t[t])  # the g column is overwritten next
-            torch.tanh(pre.narrow(1, 2 * size, size), out=g_s[t])
-            c = torch.mul(f_s[t], c, out=cells[t]).addcmul_(i_s[t], g_s[t])
+            torch.sigmoid(pre, out=gates_t[t])
+            g = torch.tanh(pre[:, 2 * size : 3 * size], out=candidates[t])
+            c = torch.mul(f_s[t], c, out=cells[t]).addcmul_(i_s[t], g)
             h = torch.mul(o_s[t], torch.tanh(c, out=tanh_cells[t]), out=hiddens[t])
-        ctx.save_for_backward(inputs, weight_hh, hidden, cell, tanh_cell, gates)
+        ctx.save_for_backward(inputs, weight_hh, hidden, candidate, cell, tanh_cell, gates)
         ctx.batch_sizes = batch_sizes  # type: ignore[attr-defined]
         return hidden
 
     @staticmethod
     def backward(ctx: Any, grad_hidden: Tensor) -> tuple[Tensor | None, ...]:
-        inputs, weight_hh, hidden, cell, tanh_cell, gates = ctx.saved_tensors
+        inputs, weight_hh, hidden, g, cell, tanh_cell, gates = ctx.saved_tensors
         batch_sizes: list[int] = ctx.batch_sizes
         if ctx.needs_input_grad[0]:
             raise NotImplementedError("packed_lstm does not differentiate its inputs")
         size, first = hidden.shape[1], batch_sizes[0]
         previous = previous_rows(batch_sizes).to(hidden.device)
-        i, f, g, o = gates.chunk(4, 1)
+        i, f, _, o = gates.chunk(4, 1)
         # scale = d gate pre-activations / d [c, c, c, h]: [g σ'(i), c_prev σ'(f), i (1 − g²), tanh(c) σ'(o)]
         scale = torch.rsub(gates, 1.0).mul_(gates)
         s_i, s_f, s_g, s_o = scale.chunk(4, 1)
