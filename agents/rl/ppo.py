@@ -45,6 +45,7 @@ from torch import Tensor
 
 from mtrnn.agents.batches import init_seed, torch_step_seed
 from mtrnn.agents.rl.config import Backend, RLConfig, read_rl_config
+from mtrnn.agents.rl.loss import ppo_loss
 from mtrnn.agents.rl.policy import RecurrentPolicy, build_policy
 from mtrnn.agents.rl.rollout import Outcome, RewardRule, checked_steps, play_trials
 from mtrnn.agents.rundir import Checkpoint, MetricsRow, RunDir, atomic_write_text
@@ -455,18 +456,19 @@ class PPOTrainer:
                 index = index[sort]
                 last = int(ends[0]) + 1  # steps no trial of this minibatch played are dropped
                 if UPDATE_CHUNK is None:
-                    policy_loss, value_loss, entropy, approx_kl, clipped = self._packed_losses(data, flat, index, last)
+                    loss, diagnostics = self._packed_losses(data, flat, index, last)
                 else:
                     policy_loss, value_loss, entropy, approx_kl, clipped = self._chunked_losses(
                         data, index, ends, last, UPDATE_CHUNK
                     )
-                loss = policy_loss + config.vf_coef * value_loss - config.ent_coef * entropy
+                    loss = policy_loss + config.vf_coef * value_loss - config.ent_coef * entropy
+                    diagnostics = torch.stack([policy_loss, value_loss, entropy, approx_kl, clipped]).detach()
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(parameters, config.max_grad_norm, foreach=True)
                 self.optimizer.step()
                 with torch.no_grad():
-                    totals += torch.stack([loss, policy_loss, value_loss, entropy, approx_kl, clipped])
+                    totals += torch.cat((loss.unsqueeze(0), diagnostics))
                 n += 1
         return dict(zip(names, (totals / n).tolist(), strict=True))
 
@@ -481,12 +483,13 @@ class PPOTrainer:
             clipped = ((ratio - 1).abs() > clip).to(ratio.dtype)
         return surrogate, kl, clipped
 
-    def _packed_losses(self, data: _Rollout, flat: _Flat, index: Tensor, last: int) -> tuple[Tensor, ...]:
+    def _packed_losses(self, data: _Rollout, flat: _Flat, index: Tensor, last: int) -> tuple[Tensor, Tensor]:
         """Minibatch ``index`` (longest trial first) computed on its played steps only, packed time-major.
 
-        Returns the policy loss, value loss, entropy, approximate KL and clip fraction, each a mean over the
-        minibatch's played steps (advantages normalised over them).
+        Returns the loss and, detached, ``(5,)``: the policy loss, value loss, entropy, approximate KL and clip
+        fraction, each a mean over the minibatch's played steps (advantages normalised over them).
         """
+        config = self.config
         played = data.played[:last, index] > 0  # (T, b), each row a prefix: the trials still running
         batch_sizes = played.sum(1).cpu()
         n_trials = data.played.shape[1]
@@ -494,14 +497,20 @@ class PPOTrainer:
         rows = (steps * n_trials + index)[played]  # (N,) the played steps in packed order, as rows of ``flat``
         old_log_probs, advantages, returns = flat.scalars.index_select(1, rows)
         hidden = self.policy.packed_hidden(flat.inputs.index_select(0, rows), batch_sizes)
-        logits, values = self.policy.heads_by_column(hidden)  # (A, N), (N,): the softmax runs along N
         advantages = (advantages - advantages.mean()) / (advantages.std(correction=0) + 1e-8)
-        log_probs = torch.log_softmax(logits, dim=0)
-        new = log_probs.gather(0, flat.actions.index_select(0, rows).unsqueeze(0)).squeeze(0)
-        surrogate, kl, clipped = self._surrogate(new, old_log_probs, advantages)
-        value_loss = ((returns - values) ** 2).mean()
-        entropy = (-(log_probs.exp() * log_probs).sum(0)).mean()
-        return -surrogate.mean(), value_loss, entropy, kl.mean(), clipped.mean()
+        readout = self.policy.network.readout
+        return ppo_loss(
+            hidden,
+            readout.weight,
+            readout.bias,
+            flat.actions.index_select(0, rows),
+            old_log_probs,
+            advantages,
+            returns,
+            clip=config.clip_range,
+            vf_coef=config.vf_coef,
+            ent_coef=config.ent_coef,
+        )
 
     def _chunked_losses(self, data: _Rollout, index: Tensor, ends: Tensor, last: int, chunk: int) -> tuple[Tensor, ...]:
         """As :meth:`_packed_losses`, on padded ``(T, b)`` chunks of ``chunk`` steps (each chunk runs the trials
