@@ -128,6 +128,15 @@ ROLLOUT_CHUNK = 8
 UPDATE_CHUNK: int | None = None
 
 
+@torch.no_grad()
+def _clip_grad_norm(parameters: list[Tensor], max_norm: float) -> None:
+    """``torch.nn.utils.clip_grad_norm_(parameters, max_norm, foreach=True)`` for parameters of one device and dtype:
+    the same operations (so the same numbers) without its per-call grouping and checks."""
+    grads = [p.grad for p in parameters if p.grad is not None]
+    total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads, 2.0)), 2.0)
+    torch._foreach_mul_(grads, torch.clamp(max_norm / (total + 1e-6), max=1.0))
+
+
 def _rollout_chunks(n_steps: int) -> list[tuple[int, int]]:
     """``[start, stop)`` chunks of the rollout: 1, 1, 2, 4 steps, then :data:`ROLLOUT_CHUNK` at a time (early in
     training most trials end within a step or two, so the first chunks are short; later chunks amortise the
@@ -465,7 +474,7 @@ class PPOTrainer:
                     diagnostics = torch.stack([policy_loss, value_loss, entropy, approx_kl, clipped]).detach()
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(parameters, config.max_grad_norm, foreach=True)
+                _clip_grad_norm(parameters, config.max_grad_norm)
                 self.optimizer.step()
                 with torch.no_grad():
                     totals += torch.cat((loss.unsqueeze(0), diagnostics))
