@@ -147,7 +147,7 @@ class Gathered:
 
     def dense(self) -> NDArray:
         """The ``(T, B, ...)`` array (a fresh one, written once)."""
-        return np.take(self.rows, self.index, axis=0, mode="clip")
+        return self.rows.take(self.index, axis=0, mode="clip")
 
     def steps(self, trial: int, start: int, stop: int) -> NDArray:
         """``(stop - start, ...)`` the values of steps ``start:stop`` of trial ``trial`` (a fresh array)."""

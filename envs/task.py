@@ -72,6 +72,12 @@ def _prime_allocator() -> None:
     np.empty(16 << 20, dtype=np.uint8)
 
 
+@cache
+def _duration_names(period_names: tuple[str, ...]) -> tuple[str, ...]:
+    """``"<period>_duration"`` of every period (:attr:`PeriodTask.duration_names`)."""
+    return tuple(f"{p}_duration" for p in period_names)
+
+
 @dataclass(frozen=True)
 class Built:
     """What a task's ``_build`` returns; the base class pads, masks and adds noise.
@@ -359,7 +365,7 @@ class PeriodTask(Task):
     @property
     def duration_names(self) -> tuple[str, ...]:
         """Condition keys holding period durations in ms: ``"<period>_duration"``."""
-        return tuple(f"{p}_duration" for p in self.period_names)
+        return _duration_names(tuple(self.period_names))
 
     @property
     def all_condition_domains(self) -> dict[str, Condition]:
@@ -434,14 +440,16 @@ class PeriodTask(Task):
         _prime_allocator()
         given = self._check_conditions(conditions, batch_size)
         sampled = self._sample_conditions(rng, batch_size)
-        if not isinstance(sampled, Sampled):
-            sampled = Sampled(sampled)
-        drawn = sampled.conditions
-        cond: dict[str, NDArray] = {**drawn, **{k: v for k, v in given.items() if k in drawn}}
-        cond = self._finalize_conditions(cond, given, rng, sampled.auxiliary)
+        if isinstance(sampled, Sampled):
+            drawn, auxiliary = sampled.conditions, sampled.auxiliary
+        else:
+            drawn, auxiliary = sampled, {}
+        cond: dict[str, NDArray] = {**drawn, **{k: v for k, v in given.items() if k in drawn}} if given else drawn
+        cond = self._finalize_conditions(cond, given, rng, auxiliary)
         durations: dict[str, NDArray[np.float64]] = {}
+        timing = self.timing
         for period, key in zip(self.period_names, self.duration_names, strict=True):
-            durations[key] = given[key] if key in given else self.timing[period].sample(rng, batch_size)
+            durations[key] = given[key] if key in given else timing[period].sample(rng, batch_size)
         return cond, durations, self._layout(durations)
 
     def _finalize_conditions(
@@ -467,7 +475,8 @@ class PeriodTask(Task):
         return check_conditions(conditions, self.all_condition_domains, batch_size)
 
     def _layout(self, durations: Mapping[str, NDArray[np.float64]]) -> Layout:
-        steps = to_steps(np.stack([durations[k] for k in self.duration_names]), self.dt)
+        ms = np.array([durations[k] for k in self.duration_names], dtype=np.float64)  # (P, B)
+        steps = np.rint(np.divide(ms, self.dt, out=ms), out=ms).astype(np.int64)  # to_steps
         np.maximum(steps, 1, out=steps)
         ends = np.cumsum(steps, axis=0)
         begins = np.subtract(ends, steps, out=steps)
@@ -561,12 +570,7 @@ class PeriodTask(Task):
         noise: bool,
     ) -> TrialBatch:
         """:meth:`_finish` of ``tables.built()``, bit for bit and drawing the same numbers, with every dense array
-        written in one gather (no zero fill, no masked scatter).
-
-        With noise, the ``n_valid × n_in`` Gaussians are drawn (in ``(t, b)`` order of the valid steps, as
-        :meth:`Task.add_input_noise` draws them) into a buffer with one extra all-zero row; the noise-free rows of
-        the valid steps are added to them and the sums bounded in place, and one gather through a ``(T, B)``
-        index (padding steps point at the zero row) writes the inputs.
+        written in one gather (no zero fill, no masked scatter); noisy inputs as :meth:`_noisy_inputs` writes them.
         """
         add_noise = noise and self.input_noise_std > 0
         inputs = self._noisy_inputs(tables.inputs, layout, rng) if add_noise else tables.inputs.dense()
@@ -598,14 +602,14 @@ class PeriodTask(Task):
             values = buffer[:n_tail]
             rng.standard_normal(out=values, dtype=np.float32)
             values *= scale
-            values += np.take(rows, index[head:][tail_valid], axis=0, mode="clip")
+            values += rows.take(index[head:][tail_valid], axis=0, mode="clip")
             np.clip(values, low, high, out=values)
             buffer[n_tail] = 0.0
             position = np.full(tail_valid.shape, n_tail, dtype=np.intp)
             position[tail_valid] = np.arange(n_tail)
-            np.take(buffer, position, axis=0, mode="clip", out=out[head:])
+            buffer.take(position, axis=0, mode="clip", out=out[head:])
         top *= scale
-        top += np.take(rows, index[:head], axis=0, mode="clip")
+        top += rows.take(index[:head], axis=0, mode="clip")
         np.clip(top, low, high, out=top)
         return out
 

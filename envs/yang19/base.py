@@ -120,6 +120,26 @@ class _PeriodTables:
     rank: Mapping[str, int]
     first: int
 
+    def ranks(self, periods: tuple[str, ...]) -> NDArray[np.intp]:
+        """``(S, 1)`` the ranks of ``periods`` (read-only, built once per distinct tuple)."""
+        return _ranks(tuple(self.rank), periods)
+
+
+@lru_cache(maxsize=1024)
+def _ranks(names: tuple[str, ...], periods: tuple[str, ...]) -> NDArray[np.intp]:
+    """``(S, 1)`` the rank in ``names`` of each of ``periods``, read-only."""
+    ranks = np.array([names.index(name) for name in periods], dtype=np.intp)[:, None]
+    ranks.flags.writeable = False
+    return ranks
+
+
+@lru_cache(maxsize=64)
+def _unchecked_offsets(dt: float) -> NDArray[np.int64]:
+    """``(U, 1)`` read-only ``0 .. U - 1``, ``U`` the steps of Yang's 100 ms unchecked and grace windows at ``dt``."""
+    offsets = np.arange(int(to_steps(_UNCHECKED_MS, dt)), dtype=np.int64)[:, None]
+    offsets.flags.writeable = False
+    return offsets
+
 
 @lru_cache(maxsize=256)
 def _period_tables(
@@ -346,7 +366,7 @@ class Yang19Task(PeriodTask):
             names, self.fixation_periods, self.decision_period, self.ring, len(self.rule_units), self.rule_index
         )
         P = len(names)
-        index = period_rows(np.stack([layout.stops[name] for name in names]), layout.n_steps)
+        index = period_rows(np.array([layout.stops[name] for name in names]), layout.n_steps)
 
         stimuli = self._stimuli(conditions)
         go = np.asarray(conditions["go"], dtype=bool)
@@ -356,21 +376,22 @@ class Yang19Task(PeriodTask):
         directions.append(response if all_go else np.where(go, response, 0.0))
         tuned = self.ring.target(np.concatenate(directions))  # (len(directions) · B, width): encode = strength · tuned
 
-        rows = np.empty((P + 1, B, self.n_inputs), dtype=np.float32)
+        n_in = const.inputs.shape[1]
+        rows = np.empty((P + 1, B, n_in), dtype=np.float32)
         rows[...] = const.inputs[:, None, :]
         width = self.ring.width
         trials = np.arange(B)
+        rings = rows[:, :, 1 : 1 + 2 * width].reshape(P + 1, B, 2, width)  # a view: [period, trial, modality - 1]
         for k, stimulus in enumerate(stimuli):
             strength = np.asarray(stimulus.strength, dtype=np.float64)[:, None]
             encoded = (strength * tuned[k * B : (k + 1) * B]).astype(np.float32)
-            shown = np.array([const.rank[name] for name in stimulus.periods])[:, None]
-            ring = np.asarray(stimulus.modality) - 1
-            # the rings of the shown periods' rows, (S, B, 2, width) views: 0 + encoded, in stimulus order
-            rings = rows[:, :, 1 : 1 + 2 * width].reshape(P + 1, B, 2, width)
-            rings[shown, trials, ring] += encoded
+            shown = const.ranks(stimulus.periods)
+            # the rings of the shown periods' rows, (S, B, width): 0 + encoded, in stimulus order
+            rings[shown, trials, np.asarray(stimulus.modality) - 1] += encoded
 
         first = const.first  # the response periods are first .. P - 1
-        table = np.empty((P + 1, B, self.n_outputs), dtype=np.float32)
+        n_out = const.targets.shape[1]
+        table = np.empty((P + 1, B, n_out), dtype=np.float32)
         table[...] = const.targets[:, None, :]
         bump = tuned[-B:].astype(np.float32)
         answer = np.zeros((P + 1, B), dtype=np.int64)
@@ -382,8 +403,8 @@ class Yang19Task(PeriodTask):
             table[first:P, :, 1:] += np.where(go[:, None], bump, np.float32(0.0))
             answer[first:P] = np.where(go, nearest_unit(directions[-1]) + 1, 0)
         return Tables(
-            inputs=Gathered(rows.reshape(-1, self.n_inputs), index),
-            targets=Gathered(table.reshape(-1, self.n_outputs), index),
+            inputs=Gathered(rows.reshape(-1, n_in), index),
+            targets=Gathered(table.reshape(-1, n_out), index),
             mask=self._cost_mask_table(layout, index),
             labels=Gathered(answer.reshape(-1), index),
         )
@@ -405,18 +426,18 @@ class Yang19Task(PeriodTask):
         names = self.period_names
         B, T = layout.batch_size, layout.n_steps
         if index is None:
-            index = period_rows(np.stack([layout.stops[name] for name in names]), T)
-        first = names.index(self.decision_period)
+            index = period_rows(np.array([layout.stops[name] for name in names]), T)
+        decision = self.decision_period
         # mask row 1 before the response period, 2 in it and after, 0 on padding; then the unchecked first steps
         # and the grace window at the response onset (clipped to the batch: a step past a trial's end is padding)
-        code = np.take(_mask_codes(len(names), first, B), index, mode="clip")
-        unchecked = int(to_steps(_UNCHECKED_MS, self.dt))
-        if unchecked:
-            code[:unchecked] = 0
-            grace = layout.starts[self.decision_period] + np.arange(unchecked)[:, None]
+        code = _mask_codes(len(names), names.index(decision), B).take(index, mode="clip")
+        offsets = _unchecked_offsets(self.dt)
+        if len(offsets):
+            code[: len(offsets)] = 0
+            grace = layout.starts[decision] + offsets
             np.minimum(grace, T - 1, out=grace)
             code[grace, np.arange(B)] = 0
-        return Gathered(_mask_rows(self.n_outputs), code)
+        return Gathered(_mask_rows(1 + self.ring.width), code)
 
     # ------------------------------------------------------------------ judging
     def score(self, outputs: NDArray[np.floating], batch: TrialBatch) -> NDArray[np.float64]:
