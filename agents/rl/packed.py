@@ -197,6 +197,14 @@ def packed_leaky(cell: LeakyRNNCell, inputs: Tensor, batch_sizes: list[int]) -> 
     return result
 
 
+def _gate_order(size: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """Rows of ``nn.LSTMCell``'s gate weights (i, f, g, o) in the order the packed pass uses, (o, i, f, g), and the
+    inverse permutation: the three sigmoid gates are one contiguous block and g another (so each step has
+    contiguous inputs for σ and tanh), and (i, f, g), the gates scaled by ``dc`` in backward, are contiguous too."""
+    order = torch.cat([torch.arange(k * size, (k + 1) * size, device=device) for k in (3, 0, 1, 2)])
+    return order, torch.argsort(order)
+
+
 class _PackedLSTM(torch.autograd.Function):
     """``nn.LSTMCell``'s equations on packed rows from the zero state; returns the packed ``h``."""
 
@@ -212,68 +220,66 @@ class _PackedLSTM(torch.autograd.Function):
     ) -> Tensor:
         size = weight_hh.shape[1]
         n_rows = inputs.shape[0]
-        gates_in = F.linear(inputs, weight_ih, bias_ih + bias_hh).split(batch_sizes)
-        weight_t = weight_hh.t()
-        # per row, written in place: σ of the four gate pre-activations (that of g is not used), tanh(g), c, tanh(c), h
-        gates = inputs.new_empty(n_rows, 4 * size)
+        order, _ = _gate_order(size, inputs.device)
+        weight_hh = weight_hh[order]  # rows (o, i, f, g)
+        drive = F.linear(inputs, weight_ih[order], (bias_ih + bias_hh)[order])
+        drives_s, drives_g = drive[:, : 3 * size].split(batch_sizes), drive[:, 3 * size :].split(batch_sizes)
+        weight_s, weight_g = weight_hh[: 3 * size].t(), weight_hh[3 * size :].t()
+        # per row, written in place: σ(o, i, f), tanh(g), c, tanh(c), h
+        sigmoids = inputs.new_empty(n_rows, 3 * size)
         candidate, cell, tanh_cell, hidden = (inputs.new_empty(n_rows, size) for _ in range(4))
-        gates_t, candidates, cells, tanh_cells, hiddens = (
-            x.split(batch_sizes) for x in (gates, candidate, cell, tanh_cell, hidden)
+        sigmoids_t, candidates, cells, tanh_cells, hiddens = (
+            x.split(batch_sizes) for x in (sigmoids, candidate, cell, tanh_cell, hidden)
         )
-        i_s, f_s, o_s = (gates.narrow(1, k * size, size).split(batch_sizes) for k in (0, 1, 3))
+        o_s, i_s, f_s = (sigmoids.narrow(1, k * size, size).split(batch_sizes) for k in range(3))
         h = c = inputs.new_zeros(batch_sizes[0], size)
-        for t, drive in enumerate(gates_in):
-            n = drive.shape[0]
-            if n != h.shape[0]:
+        for t in range(len(batch_sizes)):
+            if batch_sizes[t] != h.shape[0]:
+                n = batch_sizes[t]
                 h, c = h[:n], c[:n]
-            pre = torch.addmm(drive, h, weight_t)
-            torch.sigmoid(pre, out=gates_t[t])
-            g = torch.tanh(pre[:, 2 * size : 3 * size], out=candidates[t])
+            torch.sigmoid(torch.addmm(drives_s[t], h, weight_s), out=sigmoids_t[t])
+            g = torch.tanh(torch.addmm(drives_g[t], h, weight_g), out=candidates[t])
             c = torch.mul(f_s[t], c, out=cells[t]).addcmul_(i_s[t], g)
             h = torch.mul(o_s[t], torch.tanh(c, out=tanh_cells[t]), out=hiddens[t])
-        ctx.save_for_backward(inputs, weight_hh, hidden, candidate, cell, tanh_cell, gates)
+        ctx.save_for_backward(inputs, weight_hh, hidden, candidate, cell, tanh_cell, sigmoids)
         ctx.batch_sizes = batch_sizes  # type: ignore[attr-defined]
         return hidden
 
     @staticmethod
     def backward(ctx: Any, grad_hidden: Tensor) -> tuple[Tensor | None, ...]:
-        inputs, weight_hh, hidden, g, cell, tanh_cell, gates = ctx.saved_tensors
+        inputs, weight_hh, hidden, g, cell, tanh_cell, sigmoids = ctx.saved_tensors  # gates in order (o, i, f, g)
         batch_sizes: list[int] = ctx.batch_sizes
         if ctx.needs_input_grad[0]:
             raise NotImplementedError("packed_lstm does not differentiate its inputs")
         size, first = hidden.shape[1], batch_sizes[0]
         previous = previous_rows(batch_sizes).to(hidden.device)
-        i, f, _, o = gates.chunk(4, 1)
-        # scale = d gate pre-activations / d [c, c, c, h]: [g σ'(i), c_prev σ'(f), i (1 − g²), tanh(c) σ'(o)]
-        scale = torch.rsub(gates, 1.0).mul_(gates)
-        s_i, s_f, s_g, s_o = scale.chunk(4, 1)
+        o, i, f = sigmoids.chunk(3, 1)
+        # scale = d gate pre-activations / d [h, c, c, c]: [tanh(c) σ'(o), g σ'(i), c_prev σ'(f), i (1 − g²)]
+        scale = inputs.new_empty(hidden.shape[0], 4 * size)
+        torch.mul(sigmoids, sigmoids, out=scale[:, : 3 * size])
+        torch.sub(sigmoids, scale[:, : 3 * size], out=scale[:, : 3 * size])  # σ' = σ − σ²
+        s_o, s_i, s_f, s_g = scale.chunk(4, 1)
+        s_o.mul_(tanh_cell)
         s_i.mul_(g)
         s_f[:first].zero_()
         s_f[first:].mul_(cell[previous])
         torch.mul(g, g, out=s_g).mul_(i)
         torch.sub(i, s_g, out=s_g)
-        s_o.mul_(tanh_cell)
         h_to_c = torch.mul(tanh_cell, tanh_cell).mul_(o)  # d c / d h (through tanh(c)) = o (1 − tanh² c)
         torch.sub(o, h_to_c, out=h_to_c)
         grad_h = grad_hidden.clone(memory_format=torch.contiguous_format)  # sums d h_t over the later steps
         grad_c = torch.zeros_like(grad_h)
-        grad_gates = torch.empty_like(gates)
+        grad_gates = torch.empty_like(scale)
         hs, cs, h_to_cs, forgets = (x.split(batch_sizes) for x in (grad_h, grad_c, h_to_c, f))
-        ds = grad_gates.split(batch_sizes)
-        n_rows = [x.shape[0] for x in ds]
-        d_cell = [x.narrow(1, 0, 3 * size).view(n, 3, size) for x, n in zip(ds, n_rows, strict=True)]
-        d_out = grad_gates.narrow(1, 3 * size, size).split(batch_sizes)
-        s_cell = [
-            x.narrow(1, 0, 3 * size).view(n, 3, size) for x, n in zip(scale.split(batch_sizes), n_rows, strict=True)
-        ]
-        s_out = s_o.split(batch_sizes)
+        ds, s_out = grad_gates.split(batch_sizes), s_o.split(batch_sizes)
+        d_out = grad_gates[:, :size].split(batch_sizes)
+        s_cells, d_cells = scale[:, size:].split(batch_sizes), grad_gates[:, size:].split(batch_sizes)
         for t in range(len(batch_sizes) - 1, -1, -1):
-            dh, dc = hs[t], cs[t]
+            dh, dc, n = hs[t], cs[t], batch_sizes[t]
             dc.addcmul_(dh, h_to_cs[t])
-            torch.mul(s_cell[t], dc.unsqueeze(1), out=d_cell[t])
             torch.mul(s_out[t], dh, out=d_out[t])
+            torch.mul(s_cells[t].view(n, 3, size), dc.unsqueeze(1), out=d_cells[t].view(n, 3, size))
             if t:
-                n = batch_sizes[t]
                 if n == batch_sizes[t - 1]:
                     hs[t - 1].addmm_(ds[t], weight_hh)
                     cs[t - 1].addcmul_(dc, forgets[t])
@@ -281,7 +287,9 @@ class _PackedLSTM(torch.autograd.Function):
                     hs[t - 1][:n].addmm_(ds[t], weight_hh)
                     cs[t - 1][:n].addcmul_(dc, forgets[t])
         grad_ih, grad_hh, grad_bias = _weight_grads(grad_gates, inputs, hidden, batch_sizes, previous)
-        return None, None, grad_ih, grad_hh, grad_bias, grad_bias
+        _, back = _gate_order(size, hidden.device)
+        grad_bias = grad_bias[back]
+        return None, None, grad_ih[back], grad_hh[back], grad_bias, grad_bias
 
 
 def packed_lstm(cell: TorchLSTMCell, inputs: Tensor, batch_sizes: list[int]) -> Tensor:
