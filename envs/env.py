@@ -138,9 +138,9 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
     row ``t`` at step ``t``. Clipping at 8 std keeps observations inside the observation space; it changes a draw
     with probability ~1e-15.)
 
-    When an episode terminates, the observation returned is the last observation again (a new view of the same
-    row; it takes no noise row). Observations are views of arrays the env never writes again (the chunk's first
-    steps, a later segment).
+    When an episode terminates, the observation returned is a copy of the last observation (it takes no noise
+    row). Observations are views of arrays the env never writes again (the chunk's first steps, a later segment),
+    and no two observations an episode returns share memory (gymnasium's data-reuse check).
 
     ``reset(options={"conditions": {...}})`` and ``new_trial(conditions)`` play a batch of one,
     ``task.sample_batch(1, rng, conditions, noise=False)``, drawn at that moment; the stream then continues with
@@ -597,15 +597,15 @@ class TrialEnv(Env[NDArray[np.float32], np.int64]):
         return seg[0]
 
     def _terminal(self, t: int) -> NDArray[np.float32]:
-        """The observation an episode ends with: the last observation (step ``t - 1``) again, as a new view of the
-        same row (a row the env never writes again)."""
+        """The observation an episode ends with: a copy of the last observation (step ``t - 1``), so that it shares
+        no memory with the observation returned before it."""
         last = t - 1
         if last < HEAD_STEPS:
-            return self._heads[self._h0 + last]
+            return self._heads[self._h0 + last].copy()
         observation = self._seg[last - self._seg_t0]
         if self._seg_len:
             self._release()
-        return observation[:]
+        return observation.copy()
 
     def _release(self) -> None:
         """Give the noise rows of the current segment that were not handed out back to the stream."""
