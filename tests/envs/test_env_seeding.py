@@ -10,6 +10,8 @@ the next row when it is returned.
 
 from __future__ import annotations
 
+import itertools
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -101,7 +103,7 @@ def test_kth_trial_and_its_noise_follow_the_contract(env_id: str, streaming: boo
         if not streaming:  # the episode ends on a copy of its last observation
             np.testing.assert_array_equal(terminal[k], played[k][-1])
     # users keep what they are given (gymnasium >= 1.3 checks this): no two successive returns share memory
-    assert not any(np.shares_memory(a, b) for a, b in zip(returned, returned[1:]))  # noqa: B905
+    assert not any(np.shares_memory(a, b) for a, b in itertools.pairwise(returned))
 
 
 @pytest.mark.parametrize("env_id", TRIAL_IDS)
