@@ -1,13 +1,14 @@
 """RL training speed in env steps per second, in one run: batched recurrent PPO against SB3.
 
-``python -m mtrnn.benchmarks.rl_speed [--out DIR] [--batched-steps 150000] [--sb3-steps 4096]``
+``python -m mtrnn.benchmarks.rl_speed [--out DIR] [--batched-steps 150000 1000000] [--sb3-steps 150000]``
 
 Contenders, each training from scratch with one torch thread, hidden size 64, PPO with 4 epochs and 2
 minibatches per rollout:
 
-* batched PPO (ours) with an LSTM (the same cell RecurrentPPO uses) and with the leaky RNN on
-  ``mtrnn/DelayGo-v0`` (the defaults: 512 trials per update, fused Adam; the LSTM runs through torch's fused
-  ``torch.lstm`` kernel, the leaky RNN through its own sequence loop);
+* batched PPO (ours) with an LSTM (the same cell RecurrentPPO uses) and with the leaky RNN (the batched
+  trainer's default policy) on ``mtrnn/DelayGo-v0``, once per ``--batched-steps`` budget (the defaults: 512
+  trials per update, fused Adam; updates run each minibatch packed on the steps its trials played, with
+  hand-written BPTT, :mod:`mtrnn.agents.rl.packed`);
 * sb3-contrib ``RecurrentPPO`` (``MlpLstmPolicy``, ``lstm_hidden_size=64``) on ``mtrnn/DelayGo-v0`` through
   ``make_vec_env`` (8 envs × 128 steps per rollout);
 * SB3 ``PPO`` (``MlpPolicy`` 64×64) on neurogym's closest task, ``yang19.dlygo-v0`` (the delay-go task of
@@ -16,7 +17,11 @@ minibatches per rollout:
 Env steps are the steps actually played (a trial aborted at its second step counts 2), SB3's own unit; the
 batched trainer's count is ``Outcome.n_steps`` of its rollouts. The times cover everything ``learn``/``train``
 does (rollouts, updates, the batched trainer's two evaluations). Early in training most trials abort within a
-few steps, so steps per second grow as fixation is learned; every contender starts from scratch. Writes
+few steps, so the batched trainer's steps per second grow as fixation is learned (hence two budgets: the first
+150 k steps, the worst case, and the first million, where a DelayGo run is still at its start). RecurrentPPO's
+rate falls as its trials lengthen (measured here: 1,825 / 1,254 / 1,117 env steps/s over its first 4 k / 16 k /
+150 k steps), so it runs ``--sb3-steps`` (default: the first batched budget, the same workload) and the ratios of
+the longer batched budgets to it are lower bounds. Every contender starts from scratch. Writes
 ``rl_speed.md`` into ``--out`` (default: the working directory).
 """
 
@@ -63,6 +68,7 @@ class Measurement:
 
 
 def _batched(architecture: Architecture, steps: int) -> Measurement:
+    """Batched PPO from scratch until ``steps`` env steps."""
     network = NetworkConfig(
         architecture=architecture, hidden_size=HIDDEN, activation=Activation.TANH, tau=40.0, recurrent_noise=0.0
     )
@@ -72,8 +78,19 @@ def _batched(architecture: Architecture, steps: int) -> Measurement:
     result = trainer.train()
     seconds = time.perf_counter() - start
     return Measurement(
-        f"batched PPO (ours), {architecture.value}", TASK, result.state.env_steps, result.state.trials, seconds
+        f"batched PPO (ours), {architecture.value}, {_budget(steps)} budget",
+        TASK,
+        result.state.env_steps,
+        result.state.trials,
+        seconds,
     )
+
+
+def _budget(steps: int) -> str:
+    """``150000`` -> ``"150 k"``, ``1000000`` -> ``"1 M"``."""
+    if steps >= 1_000_000 and steps % 100_000 == 0:
+        return f"{steps / 1e6:g} M"
+    return f"{steps / 1e3:g} k" if steps >= 1000 else str(steps)
 
 
 def _sb3(name: str, algo: Algo, env: object, task: str, steps: int) -> Measurement:
@@ -109,13 +126,18 @@ def _sb3(name: str, algo: Algo, env: object, task: str, steps: int) -> Measureme
     return Measurement(name, task, int(model.num_timesteps), counter.trials, seconds)
 
 
-def measure(batched_steps: int, sb3_steps: int) -> list[Measurement]:
-    """Run every contender once; returns their measurements."""
+def measure(batched_steps: Sequence[int], sb3_steps: int) -> list[Measurement]:
+    """Run every contender once (the batched ones once per budget in ``batched_steps``); returns their
+    measurements."""
     from stable_baselines3.common.env_util import make_vec_env
 
     from mtrnn.agents.rl.sb3 import make_sb3_vec_env
 
-    results = [_batched(Architecture.LSTM, batched_steps), _batched(Architecture.LEAKY_RNN, batched_steps)]
+    results = [
+        _batched(architecture, steps)
+        for steps in batched_steps
+        for architecture in (Architecture.LSTM, Architecture.LEAKY_RNN)
+    ]
     config = RLConfig(env_id=TASK, backend=Backend.SB3, n_envs=8, seed=0, max_env_steps=sb3_steps)
     env = make_sb3_vec_env(config)
     results.append(_sb3("SB3 RecurrentPPO, lstm", Algo.RECURRENT_PPO, env, TASK, sb3_steps))
@@ -124,7 +146,7 @@ def measure(batched_steps: int, sb3_steps: int) -> list[Measurement]:
         import neurogym  # noqa: F401  (registers neurogym's ids)
 
         env = make_vec_env(NEUROGYM_TASK, n_envs=8, seed=0)
-        results.append(_sb3("SB3 PPO, MlpPolicy (neurogym)", Algo.PPO, env, NEUROGYM_TASK, 4 * sb3_steps))
+        results.append(_sb3("SB3 PPO, MlpPolicy (neurogym)", Algo.PPO, env, NEUROGYM_TASK, sb3_steps))
         env.close()
     return results
 
@@ -152,16 +174,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: ``python -m mtrnn.benchmarks.rl_speed``."""
     parser = argparse.ArgumentParser(prog="python -m mtrnn.benchmarks.rl_speed", description=__doc__)
     parser.add_argument("--out", type=Path, default=Path.cwd(), help="results folder (default: working directory)")
-    parser.add_argument("--batched-steps", type=int, default=150_000, help="env steps per batched run")
-    parser.add_argument("--sb3-steps", type=int, default=4096, help="env steps of the RecurrentPPO run (PPO: 4x)")
+    parser.add_argument(
+        "--batched-steps",
+        type=int,
+        nargs="+",
+        default=[150_000, 1_000_000],
+        help="env steps of each batched run (one run per budget and cell)",
+    )
+    parser.add_argument("--sb3-steps", type=int, default=150_000, help="env steps of the RecurrentPPO and SB3 PPO runs")
     args = parser.parse_args(argv)
-    for name in ("batched_steps", "sb3_steps"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if min(args.batched_steps) < 1:
+        parser.error(f"--batched-steps must be >= 1, got {min(args.batched_steps)}")
+    if args.sb3_steps < 1:
+        parser.error(f"--sb3-steps must be >= 1, got {args.sb3_steps}")
     torch.set_num_threads(1)
     results = measure(args.batched_steps, args.sb3_steps)
-    command = "python -m mtrnn.benchmarks.rl_speed " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "out"
+    command = (
+        "python -m mtrnn.benchmarks.rl_speed --batched-steps "
+        + " ".join(map(str, args.batched_steps))
+        + f" --sb3-steps {args.sb3_steps}"
     )
     table = _table(results, command)
     atomic_write_text(args.out / "rl_speed.md", table)
