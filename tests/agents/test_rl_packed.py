@@ -43,24 +43,23 @@ CELLS = [
 ]
 
 
-@pytest.mark.parametrize(("activation", "alpha", "inside"), CELLS)
-def test_packed_leaky_equals_stepping_the_cell(activation: Activation, alpha: float, inside: bool) -> None:
+def _leaky(activation: Activation, alpha: float, inside: bool) -> tuple[LeakyRNNCell, object]:
+    return LeakyRNNCell(9, 16, activation=activation, alpha=alpha, nonlinearity_inside=inside), packed_leaky
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        *(pytest.param(lambda c=case: _leaky(*c), id="leaky-{}-{}-{}".format(*case)) for case in CELLS),
+        pytest.param(lambda: (TorchLSTMCell(9, 16), packed_lstm), id="lstm"),
+    ],
+)
+def test_packed_pass_equals_stepping_the_cell(make: object) -> None:
     torch.manual_seed(0)
-    cell = LeakyRNNCell(9, 16, activation=activation, alpha=alpha, nonlinearity_inside=inside)
+    cell, packed = make()  # type: ignore[operator]
     inputs, weights = torch.randn(sum(BATCH_SIZES), 9), torch.randn(sum(BATCH_SIZES), 16)
     assert supports_packed(cell)
-    ours, our_grads = _states_and_grads(cell, packed_leaky, inputs, weights)
-    reference, grads = _states_and_grads(cell, _stepped, inputs, weights)
-    torch.testing.assert_close(ours, reference, atol=1e-6, rtol=1e-5)
-    for ours_grad, grad in zip(our_grads, grads, strict=True):
-        torch.testing.assert_close(ours_grad, grad, atol=1e-5, rtol=1e-5)
-
-
-def test_packed_lstm_equals_stepping_the_cell() -> None:
-    torch.manual_seed(0)
-    cell = TorchLSTMCell(9, 16)
-    inputs, weights = torch.randn(sum(BATCH_SIZES), 9), torch.randn(sum(BATCH_SIZES), 16)
-    ours, our_grads = _states_and_grads(cell, packed_lstm, inputs, weights)
+    ours, our_grads = _states_and_grads(cell, packed, inputs, weights)
     reference, grads = _states_and_grads(cell, _stepped, inputs, weights)
     torch.testing.assert_close(ours, reference, atol=1e-6, rtol=1e-5)
     for ours_grad, grad in zip(our_grads, grads, strict=True):
