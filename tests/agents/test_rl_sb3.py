@@ -119,3 +119,20 @@ def test_target_stops_an_sb3_run() -> None:
     result = train_sb3(_config(Algo.PPO, target_perf=1e-9, max_env_steps=10_000))
     assert result.stop_reason is StopReason.TARGET_REACHED
     assert result.metrics[-1]["env_steps"] < 10_000
+
+
+def test_the_plain_sb3_example_learns_a_short_delay_go(capsys: pytest.CaptureFixture[str]) -> None:
+    """examples/sb3_recurrent_ppo.py, as a user runs it (seed 0, a shorter budget): plain SB3 RecurrentPPO through
+    make_vec_env, evaluated greedily through the gym env with the LSTM reset at each episode start."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "sb3_recurrent_ppo.py"
+    spec = importlib.util.spec_from_file_location("sb3_recurrent_ppo_example", path)
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    before = set(Path(tempfile.gettempdir()).glob("SB3-*"))
+    accuracy = example.main(["--steps", "10240", "--episodes", "100", "--seed", "0"])
+    assert accuracy >= 0.8  # chance 0.5
+    assert "greedy accuracy" in capsys.readouterr().out
+    assert set(Path(tempfile.gettempdir()).glob("SB3-*")) == before
