@@ -89,9 +89,8 @@ def _batched(
     network = NetworkConfig(
         architecture=architecture, hidden_size=HIDDEN, activation=Activation.TANH, tau=40.0, recurrent_noise=0.0
     )
-    suffix = ("-curriculum" if curriculum else "") + (
-        f"-{trials_per_update}" if trials_per_update != RLConfig.trials_per_update else ""
-    )
+    wide = trials_per_update != RLConfig.trials_per_update
+    suffix = ("-curriculum" if curriculum else "") + (f"-{trials_per_update}" if wide else "")
     config = RLConfig(
         env_id=task,
         network=network,
@@ -106,8 +105,7 @@ def _batched(
     )
     result = PPOTrainer(config, overwrite=True).train()
     name = f"batched PPO, {architecture.value}" + (", delay curriculum" if curriculum else "")
-    if trials_per_update != RLConfig.trials_per_update:
-        name += f", {trials_per_update} trials/update"
+    name += f", {trials_per_update} trials/update" if wide else ""
     return _curve(task, name, result.metrics, result.state.env_steps)
 
 

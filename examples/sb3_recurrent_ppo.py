@@ -3,7 +3,7 @@
 Run it (needs the ``rl`` extra: ``pip install 'mtrnn[rl]'``)::
 
     python examples/sb3_recurrent_ppo.py                # ~20 s on one core; chance is 0.5
-    python examples/sb3_recurrent_ppo.py --seed 1 --steps 40000
+    python examples/sb3_recurrent_ppo.py --seed 1 --steps 10240   # 1.000 here, in ~10 s
 
 Measured here (greedy accuracy on 200 fresh trials, default 20 480 steps): seeds 0, 1, 2 → 1.000, seed 3 → 0.000
 (that run never answers correctly: RL on this task still depends on the seed; with 10 240 steps seeds 0, 1, 2 gave
